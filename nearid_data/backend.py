@@ -1,0 +1,71 @@
+"""What every backend shares: its typed config, optional-dependency imports, and model loading.
+
+A backend (detector, segmenter, generator, embedder) is one file holding one class that subclasses
+``Backend`` (through its family's base) and declares its ``Config``. Heavy imports happen inside the
+backend's ``__init__`` through ``import_optional``, so a missing extra is one clear error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any, ClassVar, TypeVar
+
+from nearid_data.errors import NearidError
+from nearid_data.strict import StrictModel
+
+T = TypeVar("T")
+
+
+class BackendConfig(StrictModel):
+    """Base of each backend's own settings (the keys under its entry in the pipeline YAML)."""
+
+
+class Backend:
+    Config: ClassVar[type[BackendConfig]] = BackendConfig
+
+    def __init__(self, config: BackendConfig, *, device: str = "cpu") -> None:
+        self.config = config
+        self.device = device
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records about this backend: model id, revision, dtype, settings."""
+        return {"backend": type(self).__name__, **self.config.model_dump(mode="json")}
+
+
+def import_optional(module: str, *, extra: str) -> ModuleType:
+    """Import a heavy dependency, or fail with the install command that provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise NearidError(
+            f"this backend needs the Python package {module!r} ({exc}); "
+            f"install it with: pip install 'nearid-data[{extra}]'"
+        ) from exc
+
+
+def load_pretrained(loader: Callable[..., T], model: str, **kwargs: Any) -> T:
+    """Call ``loader(model, **kwargs)`` (a ``from_pretrained``) with one clear error when the model is missing.
+
+    ``model`` is a local directory or a Hugging Face hub id. Offline (``HF_HUB_OFFLINE=1``) a hub id
+    resolves only from the local cache.
+    """
+    try:
+        return loader(model, **kwargs)
+    except (OSError, ValueError, EnvironmentError) as exc:
+        raise NearidError(missing_model_message(model, exc)) from exc
+
+
+def missing_model_message(model: str, exc: BaseException | None = None) -> str:
+    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
+    where = "a local directory" if Path(model).exists() else "the local Hugging Face cache"
+    because = f" ({type(exc).__name__}: {exc})" if exc else ""
+    hint = (
+        f"fetch it on a machine with a network: hf download {model} --local-dir models/{Path(model).name}, "
+        f"then point the pipeline at that directory (model: models/{Path(model).name})"
+    )
+    state = " HF_HUB_OFFLINE is set." if offline else ""
+    return f"model {model!r} could not be loaded from {where}{because}.{state} To {hint}"

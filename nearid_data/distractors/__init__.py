@@ -1,0 +1,1 @@
+"""Near-identity distractors: generators, concept choice, compositing and QA."""

@@ -1,0 +1,1 @@
+"""Subject segmentation: detectors (boxes from text), segmenters (masks from boxes), mask operations."""
