@@ -15,7 +15,8 @@ from types import ModuleType
 from typing import Any, ClassVar, TypeVar
 
 from nearid_data.errors import NearidError
-from nearid_data.strict import StrictModel
+from nearid_data.registry import Registry
+from nearid_data.strict import StrictModel, validated
 
 T = TypeVar("T")
 
@@ -69,3 +70,26 @@ def missing_model_message(model: str, exc: BaseException | None = None) -> str:
     )
     state = " HF_HUB_OFFLINE is set." if offline else ""
     return f"model {model!r} could not be loaded from {where}{because}.{state} To {hint}"
+
+
+def resolve_backend(
+    registry: Registry[Any], spec: dict[str, Any], *, where: str
+) -> tuple[type[Any], BackendConfig]:
+    """The backend class named by ``spec["name"]`` and the rest of ``spec`` validated as its config.
+
+    Cheap (imports the backend's module, which keeps heavy imports inside methods), so stages call
+    it when constructed and a typo fails before any model loads.
+    """
+    raw = dict(spec)
+    name = raw.pop("name", None)
+    if not isinstance(name, str):
+        raise NearidError(f"{where}.name: required (one of: {', '.join(registry.names())})")
+    backend_cls = registry.load(name)
+    return backend_cls, validated(backend_cls.Config, raw, f"{where}.")
+
+
+def build_backend(
+    registry: Registry[Any], spec: dict[str, Any], *, where: str, device: str = "cpu"
+) -> Any:
+    backend_cls, config = resolve_backend(registry, spec, where=where)
+    return backend_cls(config, device=device)

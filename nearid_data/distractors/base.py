@@ -54,3 +54,8 @@ class Generator(Backend):
     @abstractmethod
     def generate(self, requests: Sequence[InpaintRequest]) -> list[np.ndarray]:
         """One RGB uint8 image per request, of the request image's size."""
+
+    def request_figures(self, request: InpaintRequest) -> dict[str, float]:
+        """Generator-specific QA figures for a request (cut-and-paste: how much of the donor was
+        clipped); the stage records them and checks the ones it has thresholds for."""
+        return {}

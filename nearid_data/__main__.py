@@ -1,0 +1,5 @@
+import sys
+
+from nearid_data.cli import main
+
+sys.exit(main())

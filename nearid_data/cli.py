@@ -1,0 +1,119 @@
+"""Command line: ``python -m nearid_data {build,verify,inspect,schemas}``.
+
+Exit codes: 0 success; 1 a build or verification failed; 2 a usage or configuration error;
+3 ``--strict`` and some input was rejected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from nearid_data.errors import NearidError
+
+log = logging.getLogger("nearid_data")
+
+EXAMPLES = """examples:
+  python -m nearid_data build --pipeline pipelines/demo.yaml
+  python -m nearid_data build --pipeline pipelines/demo.yaml --stage segment --set segment.dilate_px=9
+  python -m nearid_data verify build/demo
+  python -m nearid_data inspect build/demo
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(
+        prog="python -m nearid_data",
+        description="Build identity-focused image datasets: segment subjects, paint near-identity "
+        "distractors on the same background, split, export WebDataset shards with manifests.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    main.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
+    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = commands.add_parser("build", help="run a pipeline's stages", epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    build.add_argument("--pipeline", required=True, type=Path, help="pipeline YAML (see pipelines/)")
+    build.add_argument("--stage", default="all", help="one stage of the pipeline, or 'all' (default)")
+    build.add_argument("--out", type=Path, help="build directory (default: the pipeline's 'out', else build/<name>)")
+    build.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    build.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N for model stages (default cpu)")
+    build.add_argument("--force", action="store_true", help="rebuild the stage(s) from scratch")
+    build.add_argument("--strict", action="store_true", help="exit with code 3 if any input was rejected")
+    build.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a pipeline value, e.g. --set source.n_identities=100 (repeatable)")
+
+    verify = commands.add_parser("verify", help="re-read and re-hash every shard of a build")
+    verify.add_argument("directory", type=Path, help="a build directory or one stage's directory")
+
+    inspect = commands.add_parser("inspect", help="counts, rejections and sizes of a build")
+    inspect.add_argument("directory", type=Path)
+
+    schemas = commands.add_parser("schemas", help="write the manifests' JSON Schemas")
+    schemas.add_argument("--out", type=Path, default=Path("manifests"))
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    try:
+        return _dispatch(args)
+    except NearidError as exc:
+        log.error("error: %s", exc)
+        return 2
+    except Exception as exc:  # a failed unit or a bug: say which, traceback only when asked
+        if args.verbose:
+            raise
+        log.error("failed: %s (rerun with -v for the traceback)", exc)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "build":
+        return _build(args)
+    if args.command == "verify":
+        from nearid_data.verify import verify
+
+        report = verify(args.directory)
+        for problem in report.problems:
+            log.error("FAIL %s", problem)
+        status = "FAILED" if report.problems else "ok"
+        log.info("verify %s: %d stages, %d shards, %d samples, %d problems", status,
+                 len(report.stages), report.shards, report.samples, len(report.problems))
+        return 1 if report.problems else 0
+    if args.command == "inspect":
+        from nearid_data.inspect_build import inspect_text
+
+        print(inspect_text(args.directory))
+        return 0
+    from nearid_data.schemas import write_schemas
+
+    for path in write_schemas(args.out):
+        log.info("wrote %s", path)
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from nearid_data.build import build
+    from nearid_data.config import PipelineConfig
+
+    if args.workers < 1:
+        raise NearidError("--workers must be at least 1")
+    pipeline = PipelineConfig.load(args.pipeline, args.overrides)
+    out = args.out or Path(pipeline.out or f"build/{pipeline.name}")
+    summaries = build(pipeline, out=out, stage=args.stage, workers=args.workers,
+                      device=args.device, force=args.force)
+    rejected = sum(s.n_rejected for s in summaries)
+    log.info("built %s in %s", pipeline.name, out)
+    if args.strict and rejected:
+        log.error("--strict: %d inputs were rejected (see the manifests)", rejected)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

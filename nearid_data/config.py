@@ -1,0 +1,115 @@
+"""Pipeline YAML -> typed, validated configuration.
+
+A pipeline names a source and an ordered mapping of stages; each stage's input is the previous
+stage's output. Every section is validated by the typed config of the class it configures, so
+unknown keys and wrong types fail up front with the key's full path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from nearid_data.engine.stage import Stage, StageConfig, StageContext
+from nearid_data.errors import NearidError
+from nearid_data.sample import JSON_FIELD
+from nearid_data.strict import StrictModel, validated
+
+
+class PipelineConfig(StrictModel):
+    name: str
+    seed: int = 0
+    out: str | None = None
+    source: dict[str, Any]
+    stages: dict[str, dict[str, Any]]
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> PipelineConfig:
+        pipeline = validated(cls, raw, "")
+        for name in pipeline.stages:
+            pipeline.stage_config(name)
+        pipeline.source_config()
+        pipeline.check_fields()
+        return pipeline
+
+    @classmethod
+    def load(cls, path: Path, overrides: list[str] = ()) -> PipelineConfig:  # type: ignore[assignment]
+        return cls.from_dict(apply_overrides(read_yaml(path), overrides))
+
+    def stage_config(self, name: str) -> StageConfig:
+        from nearid_data.stages import STAGES
+
+        stage_cls = STAGES.load(name)
+        return validated(stage_cls.Config, self.stages[name] or {}, f"stages.{name}.")
+
+    def source_config(self) -> StrictModel:
+        from nearid_data.sources import SOURCES
+
+        raw = dict(self.source)
+        name = raw.pop("name", None)
+        if not isinstance(name, str):
+            raise NearidError("source.name: required (one of: " + ", ".join(SOURCES.names()) + ")")
+        return validated(SOURCES.load(name).Config, raw, "source.")
+
+    def upstream_of(self, name: str) -> str | None:
+        order = list(self.stages)
+        position = order.index(name)
+        return order[position - 1] if position else None
+
+    def build_stage(
+        self, name: str, build_dir: Path, upstream: str | None, device: str = "cpu"
+    ) -> Stage:
+        from nearid_data.stages import STAGES
+
+        if name not in self.stages:
+            raise NearidError(f"stage {name!r} is not in pipeline {self.name!r}: {list(self.stages)}")
+        ctx = StageContext(build_dir=build_dir, pipeline=self, upstream=upstream, device=device)
+        return STAGES.load(name)(self.stage_config(name), ctx)
+
+    def check_fields(self) -> None:
+        """Every stage's needed fields are added by a stage before it."""
+        available = {JSON_FIELD}
+        for name in self.stages:
+            stage = self.build_stage(name, Path("."), self.upstream_of(name))
+            missing = stage.needs - available
+            if missing:
+                raise NearidError(
+                    f"stage {name!r} needs fields {sorted(missing)} that no earlier stage adds "
+                    f"(available: {sorted(available)})"
+                )
+            available |= stage.adds()
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NearidError(f"pipeline file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise NearidError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise NearidError(f"{path}: a pipeline is a YAML mapping with 'name', 'source' and 'stages'")
+    return raw
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.path=value`` overrides (values parsed as YAML); ``segment.x`` means ``stages.segment.x``."""
+    for item in overrides:
+        path, sep, text = item.partition("=")
+        if not sep or not path:
+            raise NearidError(f"--set expects key=value, got {item!r}")
+        keys = path.split(".")
+        if keys[0] not in raw and keys[0] in raw.get("stages", {}):
+            keys = ["stages", *keys]
+        node = raw
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise NearidError(f"--set {path}: {key!r} is not a mapping")
+            node = child
+        try:
+            node[keys[-1]] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise NearidError(f"--set {path}: value is not valid YAML: {exc}") from None
+    return raw

@@ -1,0 +1,326 @@
+"""Shared machinery of the diffusers inpainting generators (SD, SDXL, FLUX Fill).
+
+What they have in common lives here once: the config (model, scheduler, steps, guidance, working
+resolution, crop, batching, precision), loading the pipeline once through ``load_pretrained``,
+cropping and resizing each request to the model's working size and back, batching requests of equal
+working size with one seeded ``torch.Generator`` per request (so a batch paints what one-at-a-time
+would), and caching prompt embeddings per distinct (prompt, negative prompt). A subclass names its
+pipeline class, encodes one prompt, and adds its own call arguments.
+
+Geometry. ``crop: full`` paints the whole image; ``crop: subject`` a square around the bounding box
+of ``mask``, grown on each side by ``crop_padding`` times the box's longer side, shifted to lie in
+the image (a rectangle when the image is narrower than the square). That region is resized to a
+working size of about ``resolution``² pixels with the region's aspect ratio, both sides rounded to
+multiples of 8x the VAE scale factor (64 for SD, SDXL and FLUX: the latent grid then stays
+divisible through every down block), painted, and resized back. Outside the region the output is
+the input, bit for bit; inside it is the raw painted image (the stage composites and runs QA).
+
+Output size. NearID downsampled every output to 512 (Lanczos); that belongs to export, which resizes
+the reference and the distractor together so they stay pixel-aligned. A generator always returns
+the request image's size.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, PositiveInt
+
+from nearid_data.backend import BackendConfig, import_optional, load_pretrained
+from nearid_data.distractors.base import Generator, InpaintRequest
+from nearid_data.errors import NearidError
+
+
+class DiffusionConfig(BackendConfig):
+    """Settings every diffusers inpainting generator takes (see the module docstring for geometry)."""
+
+    model: str = Field(description="hub id or local directory of a diffusers pipeline")
+    revision: str | None = None
+    steps: PositiveInt = 30
+    guidance: float = Field(7.5, ge=0.0)
+    strength: float = Field(1.0, gt=0.0, le=1.0)
+    scheduler: str = Field("default", description="a diffusers scheduler class name")
+    negative_prompt: str = Field("", description="used when a request brings none")
+    resolution: int = Field(512, ge=16, description="working size: about resolution² pixels")
+    crop: Literal["full", "subject"] = "full"
+    crop_padding: float = Field(0.25, ge=0.0)
+    batch_size: PositiveInt = 4
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+    compile: bool = Field(False, description="fuse QKV and torch.compile the denoiser")
+    channels_last: bool = False
+    cpu_offload: bool = False
+    attention: str = Field("sdpa", description="'sdpa' or a diffusers attention backend name")
+    prompt_cache_size: PositiveInt = 256
+
+
+@dataclass(frozen=True)
+class Region:
+    """The pixel box ``[x0, x1) x [y0, y1)`` of a request image that the model paints."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    def cut(self, array: np.ndarray) -> np.ndarray:
+        return array[self.y0 : self.y1, self.x0 : self.x1]
+
+
+def paint_region(mask: np.ndarray, *, crop: str, padding: float) -> Region:
+    """The region to paint; the whole image for ``full`` or an empty mask."""
+    height, width = mask.shape
+    ys, xs = np.nonzero(mask)
+    if crop == "full" or ys.size == 0:
+        return Region(0, 0, width, height)
+    x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+    side = math.ceil(max(x1 - x0, y1 - y0) * (1 + 2 * padding))
+    crop_w, crop_h = min(side, width), min(side, height)
+    left = _place(x0, x1, crop_w, width)
+    top = _place(y0, y1, crop_h, height)
+    return Region(left, top, left + crop_w, top + crop_h)
+
+
+def _place(lo: int, hi: int, size: int, limit: int) -> int:
+    """Start of a window of ``size`` centred on ``[lo, hi)`` (which it contains), inside ``[0, limit)``."""
+    return min(max((lo + hi - size) // 2, 0), limit - size)
+
+
+def working_size(width: int, height: int, *, resolution: int, multiple: int) -> tuple[int, int]:
+    """(width, height) of about ``resolution``² pixels with the aspect of ``width x height``."""
+    scale = resolution / math.sqrt(width * height)
+    return (
+        max(multiple, round(width * scale / multiple) * multiple),
+        max(multiple, round(height * scale / multiple) * multiple),
+    )
+
+
+def _resize(array: np.ndarray, width: int, height: int, *, grow: int, shrink: int) -> np.ndarray:
+    import cv2
+
+    if array.shape[1] == width and array.shape[0] == height:
+        return array
+    shrinking = width * height < array.shape[0] * array.shape[1]
+    return cv2.resize(array, (width, height), interpolation=shrink if shrinking else grow)
+
+
+def resize_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Float RGB in [0, 1]: area averaging to shrink, bicubic to grow."""
+    import cv2
+
+    resized = _resize(image, width, height, grow=cv2.INTER_CUBIC, shrink=cv2.INTER_AREA)
+    return np.clip(resized, 0.0, 1.0)
+
+
+def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bool mask resized so that every working pixel touching the mask is in it (never loses any)."""
+    import cv2
+
+    weights = _resize(
+        mask.astype(np.float32), width, height, grow=cv2.INTER_LINEAR, shrink=cv2.INTER_AREA
+    )
+    return weights > 0.0
+
+
+@dataclass(frozen=True)
+class _Job:
+    region: Region
+    size: tuple[int, int]
+
+
+class DiffusersInpaintGenerator(Generator):
+    """Paints requests with a diffusers inpainting pipeline; subclasses supply the pipeline specifics."""
+
+    Config: ClassVar[type[DiffusionConfig]] = DiffusionConfig
+    pipeline_class: ClassVar[str]
+    denoiser: ClassVar[str] = "unet"
+    cuda_dtype: ClassVar[str] = "float16"
+    uses_negative_prompt: ClassVar[bool] = True
+    load_arguments: ClassVar[dict[str, Any]] = {}
+
+    config: DiffusionConfig
+
+    def __init__(self, config: DiffusionConfig, *, device: str = "cpu") -> None:
+        super().__init__(config, device=device)
+        self.torch = import_optional("torch", extra="models")
+        import_optional("transformers", extra="models")
+        diffusers = import_optional("diffusers", extra="models")
+        self.dtype = self._resolve_dtype()
+        pipeline_class = getattr(diffusers, self.pipeline_class)
+        self.pipe = load_pretrained(
+            pipeline_class.from_pretrained,
+            config.model,
+            torch_dtype=self.dtype,
+            revision=config.revision,
+            **self.load_arguments,
+        )
+        self.pipe.set_progress_bar_config(disable=True)
+        self._set_scheduler()
+        self._optimise()
+        if config.cpu_offload:
+            self.pipe.enable_model_cpu_offload(device=device)
+        else:
+            self.pipe.to(device)
+        # Latent grids must stay divisible through the VAE and every denoiser down block.
+        self.multiple = 8 * int(self.pipe.vae_scale_factor)
+        self._prompt_cache: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+
+    def describe(self) -> dict[str, Any]:
+        import diffusers
+
+        return {
+            **super().describe(),
+            "pipeline": self.pipeline_class,
+            "scheduler_class": type(self.pipe.scheduler).__name__,
+            "resolved_dtype": str(self.dtype).removeprefix("torch."),
+            "diffusers_version": diffusers.__version__,
+        }
+
+    @abstractmethod
+    def encode(self, prompt: str, negative_prompt: str) -> dict[str, Any]:
+        """Pipeline keyword arguments holding the embeddings of one prompt (batch dimension 1)."""
+
+    def call_arguments(self) -> dict[str, Any]:
+        """Pipeline keyword arguments that are the same for every call."""
+        return {"guidance_scale": self.config.guidance, "strength": self.config.strength}
+
+    def generate(self, requests: Sequence[InpaintRequest]) -> list[np.ndarray]:
+        jobs = [self._plan(request) for request in requests]
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for index, job in enumerate(jobs):
+            by_size.setdefault(job.size, []).append(index)
+        outputs: list[np.ndarray] = [requests[i].image for i in range(len(requests))]
+        for size, indices in by_size.items():
+            for start in range(0, len(indices), self.config.batch_size):
+                chunk = indices[start : start + self.config.batch_size]
+                painted = self._paint([requests[i] for i in chunk], [jobs[i] for i in chunk], size)
+                for index, image in zip(chunk, painted, strict=True):
+                    outputs[index] = _paste(requests[index].image, jobs[index].region, image)
+        return outputs
+
+    def _plan(self, request: InpaintRequest) -> _Job:
+        image, mask = request.image, request.mask
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(
+                f"{request.key}: image must be RGB uint8 (H, W, 3), got {image.dtype} {image.shape}"
+            )
+        if mask.shape != image.shape[:2]:
+            raise ValueError(
+                f"{request.key}: mask {mask.shape} does not match image {image.shape[:2]}"
+            )
+        region = paint_region(mask, crop=self.config.crop, padding=self.config.crop_padding)
+        size = working_size(
+            region.width, region.height, resolution=self.config.resolution, multiple=self.multiple
+        )
+        return _Job(region, size)
+
+    def _paint(
+        self, requests: list[InpaintRequest], jobs: list[_Job], size: tuple[int, int]
+    ) -> np.ndarray:
+        """The painted working-size crops, float RGB in [0, 1], shape (B, h, w, 3)."""
+        width, height = size
+        images = np.stack(
+            [
+                resize_image(job.region.cut(r.image).astype(np.float32) / 255.0, width, height)
+                for r, job in zip(requests, jobs, strict=True)
+            ]
+        )
+        masks = np.stack(
+            [
+                resize_mask(job.region.cut(r.mask), width, height)
+                for r, job in zip(requests, jobs, strict=True)
+            ]
+        )
+        # CPU generators: the same noise on every device, drawn per request so batching changes nothing.
+        generators = [self.torch.Generator("cpu").manual_seed(r.seed) for r in requests]
+        with self.torch.inference_mode():
+            result = self.pipe(
+                image=images,
+                mask_image=masks[..., None].astype(np.float32),
+                height=height,
+                width=width,
+                num_inference_steps=self.config.steps,
+                generator=generators,
+                output_type="np",
+                **self._embeddings(requests),
+                **self.call_arguments(),
+            )
+        return np.asarray(result.images, dtype=np.float32)
+
+    def _embeddings(self, requests: list[InpaintRequest]) -> dict[str, Any]:
+        per_request = [self._cached_encode(self._prompt_key(r)) for r in requests]
+        return {name: self.torch.cat([e[name] for e in per_request]) for name in per_request[0]}
+
+    def _prompt_key(self, request: InpaintRequest) -> tuple[str, str]:
+        if not self.uses_negative_prompt:
+            return request.prompt, ""
+        return request.prompt, request.negative_prompt or self.config.negative_prompt
+
+    def _cached_encode(self, key: tuple[str, str]) -> dict[str, Any]:
+        cache = self._prompt_cache
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        with self.torch.inference_mode():
+            cache[key] = self.encode(*key)
+        if len(cache) > self.config.prompt_cache_size:
+            cache.popitem(last=False)
+        return cache[key]
+
+    def _resolve_dtype(self) -> Any:
+        name = self.config.dtype
+        if name == "auto":
+            name = self.cuda_dtype if self.device.startswith("cuda") else "float32"
+        return getattr(self.torch, name)
+
+    def _set_scheduler(self) -> None:
+        name = self.config.scheduler
+        if name == "default":
+            return
+        current = self.pipe.scheduler
+        known = {cls.__name__: cls for cls in [type(current), *current.compatibles]}
+        if name not in known:
+            raise NearidError(
+                f"scheduler {name!r} does not fit {self.pipeline_class}; "
+                f"compatible: {', '.join(sorted(known))}"
+            )
+        self.pipe.scheduler = known[name].from_config(current.config)
+
+    def _optimise(self) -> None:
+        denoiser = getattr(self.pipe, self.denoiser)
+        if self.config.attention != "sdpa":
+            processors = [getattr(m, "processor", None) for m in denoiser.modules()]
+            if not any(hasattr(p, "_attention_backend") for p in processors):
+                raise NearidError(
+                    f"attention {self.config.attention!r}: {type(denoiser).__name__} always uses "
+                    "torch SDPA; set attention: sdpa"
+                )
+            denoiser.set_attention_backend(self.config.attention)
+        if self.config.channels_last:
+            denoiser.to(memory_format=self.torch.channels_last)
+            self.pipe.vae.to(memory_format=self.torch.channels_last)
+        if self.config.compile:
+            if hasattr(denoiser, "fuse_qkv_projections"):
+                denoiser.fuse_qkv_projections()
+            denoiser.compile(mode="max-autotune", fullgraph=True)
+
+
+def _paste(image: np.ndarray, region: Region, painted: np.ndarray) -> np.ndarray:
+    """``image`` with ``region`` replaced by ``painted`` resized back to the region, as uint8."""
+    patch = resize_image(painted, region.width, region.height)
+    out = image.copy()
+    out[region.y0 : region.y1, region.x0 : region.x1] = np.rint(patch * 255.0).astype(np.uint8)
+    return out

@@ -1,0 +1,259 @@
+"""The distractors stage: per reference view, one near-identity distractor per generator.
+
+For each generator and view: choose the near-identity concept (a sibling identity of the same
+category, a perturbed description, or a user prompt), paint it into the dilated subject mask,
+composite the reference back outside that mask (the background stays bit-identical whatever the
+generator did), measure, and retry with a new seed when QA fails. A view is kept only when every
+generator produced a passing distractor, so generator outputs stay index-aligned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from nearid_data.backend import build_backend, resolve_backend
+from nearid_data.distractors.base import Donor, Generator, InpaintRequest
+from nearid_data.distractors.compositing import composite, measure
+from nearid_data.distractors.concepts import Concept, IdentityInfo, choose_concept
+from nearid_data.distractors.registry import GENERATORS
+from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
+from nearid_data.errors import Rejection
+from nearid_data.imageio import decode_mask_png, decode_png, encode_png
+from nearid_data.sample import KEY_FIELD, Sample, meta, with_fields
+from nearid_data.seeding import derive_seed, rng_for
+
+_GENERATOR_ID = re.compile(r"^[a-z0-9_]+$")
+
+
+class DistractorsConfig(StageConfig):
+    generators: list[dict[str, Any]] = Field(default_factory=lambda: [{"name": "cut_paste"}])
+    """Each entry: ``name`` (backend), optional ``id`` (output field ``distractor_<id>.png``),
+    optional ``preset``, and the backend's own settings."""
+    concept: Literal["sibling", "perturb", "list"] = "sibling"
+    prompts: list[str] = Field(default_factory=list)
+    negative_prompt: str | None = None
+    feather_px: int = Field(0, ge=0)
+    min_inside_changed: float = Field(0.25, ge=0, le=1)
+    max_donor_clipped: float = Field(0.35, ge=0, le=1)
+    retries: int = Field(2, ge=0)
+
+    @field_validator("generators")
+    @classmethod
+    def _unique_ids(cls, generators: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        ids = [generator_id(spec) for spec in generators]
+        if not generators or len(set(ids)) != len(ids):
+            raise ValueError(f"need at least one generator, with distinct ids (got {ids})")
+        bad = [i for i in ids if not _GENERATOR_ID.match(i)]
+        if bad:
+            raise ValueError(f"generator ids must match [a-z0-9_]+ (got {bad})")
+        return generators
+
+
+def generator_id(spec: dict[str, Any]) -> str:
+    return str(spec.get("id") or str(spec.get("name", "")).replace("-", "_"))
+
+
+def distractor_field(gid: str) -> str:
+    return f"distractor_{gid}.png"
+
+
+def backend_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The generator entry as backend config: preset settings, then the entry's own keys."""
+    from nearid_data.distractors.presets import resolve_preset
+
+    own = {k: v for k, v in spec.items() if k not in ("name", "id", "preset")}
+    return {
+        "name": spec.get("name"),
+        **resolve_preset(spec.get("name", ""), spec.get("preset"), own),
+    }
+
+
+@dataclass
+class _Pending:
+    """One view on its way through a generator: decoded pixels and the attempt count."""
+
+    sample: Sample
+    image: np.ndarray
+    region: np.ndarray
+    subject: np.ndarray
+    attempt: int = 0
+    last: Rejection | None = None
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pngs: dict[str, bytes] = field(default_factory=dict)
+
+
+class DistractorsStage(Stage):
+    name = "distractors"
+    Config = DistractorsConfig
+    config: DistractorsConfig
+    needs = frozenset({"image.png", "mask.png", "inpaint_mask.png"})
+
+    def __init__(self, config: DistractorsConfig, ctx: Any) -> None:
+        super().__init__(config, ctx)
+        for index, spec in enumerate(config.generators):
+            resolve_backend(
+                GENERATORS, backend_spec(spec), where=f"stages.distractors.generators.{index}"
+            )
+
+    def adds(self) -> frozenset[str]:
+        return frozenset(distractor_field(generator_id(s)) for s in self.config.generators)
+
+    def describe(self) -> dict[str, Any]:
+        return {generator_id(s): backend_spec(s) for s in self.config.generators}
+
+    def setup(self) -> None:
+        self.generators: dict[str, Generator] = {
+            generator_id(spec): build_backend(
+                GENERATORS,
+                backend_spec(spec),
+                where="stages.distractors.generators",
+                device=self.ctx.device,
+            )
+            for spec in self.config.generators
+        }
+        catalog = self.upstream_catalog
+        self.infos = {
+            identity: IdentityInfo(identity, rows[0].category, rows[0].caption)
+            for identity, rows in catalog.by_identity.items()
+        }
+
+    def process(self, samples: Sequence[Sample]) -> Iterable[Outcome]:
+        views = [
+            _Pending(
+                s,
+                decode_png(s["image.png"]),
+                decode_mask_png(s["inpaint_mask.png"]),
+                decode_mask_png(s["mask.png"]),
+            )
+            for s in samples
+        ]
+        failed: dict[int, Rejection] = {}
+        for gid, generator in self.generators.items():
+            pending = [v for v in views if id(v) not in failed]
+            for view in pending:
+                view.attempt, view.last = 0, None
+            while pending:
+                pending = self._attempt(gid, generator, pending)
+            for view in views:
+                if id(view) not in failed and gid not in view.records:
+                    assert view.last is not None
+                    failed[id(view)] = Rejection(f"{gid}:{view.last.reason}", view.last.detail)
+        for view in views:
+            if id(view) in failed:
+                yield Rejected.of(view.sample, failed[id(view)])
+                continue
+            fields = {distractor_field(g): png for g, png in view.pngs.items()}
+            qa = {g: record["qa"] for g, record in view.records.items()}
+            yield Kept(with_fields(view.sample, fields, distractors=view.records), qa)
+
+    def _attempt(self, gid: str, generator: Generator, views: list[_Pending]) -> list[_Pending]:
+        """One generator call for all views still pending; returns those to retry."""
+        ready: list[tuple[_Pending, InpaintRequest, Concept]] = []
+        for view in views:
+            try:
+                ready.append((view, *self._request(gid, generator, view)))
+            except Rejection as rejection:
+                view.last = rejection
+        outputs = generator.generate([request for _, request, _ in ready]) if ready else []
+        retry = []
+        for (view, request, concept), output in zip(ready, outputs, strict=True):
+            distractor = composite(
+                view.image, output, view.region, feather_px=self.config.feather_px
+            )
+            figures = {
+                **_rounded(measure(view.image, distractor, view.region).__dict__),
+                **generator.request_figures(request),
+            }
+            try:
+                self._check(figures)
+            except Rejection as rejection:
+                view.last = rejection
+                view.attempt += 1
+                if view.attempt <= self.config.retries:
+                    retry.append(view)
+                continue
+            view.pngs[gid] = encode_png(distractor)
+            view.records[gid] = self._record(generator, request, concept, view, figures)
+        return retry
+
+    def _request(
+        self, gid: str, generator: Generator, view: _Pending
+    ) -> tuple[InpaintRequest, Concept]:
+        key = view.sample[KEY_FIELD]
+        seed = self.ctx.pipeline.seed
+        rng = rng_for(seed, self.name, gid, key, view.attempt)
+        reference = self.infos[meta(view.sample)["identity"]]
+        siblings = [i for i in self.infos.values() if i.category == reference.category]
+        strategy = "sibling" if generator.needs_donor else self.config.concept
+        concept = choose_concept(strategy, reference, siblings, rng, prompts=self.config.prompts)
+        donor = self._donor(concept, rng) if generator.needs_donor else None
+        request = InpaintRequest(
+            key=key,
+            image=view.image,
+            mask=view.region,
+            subject_mask=view.subject,
+            prompt=concept.prompt,
+            negative_prompt=self.config.negative_prompt or "",
+            seed=derive_seed(seed, gid, key, view.attempt),
+            donor=donor,
+        )
+        return request, concept
+
+    def _donor(self, concept: Concept, rng: np.random.Generator) -> Donor:
+        rows = self.upstream_catalog.by_identity[concept.donor_identity or ""]
+        row = rows[int(rng.integers(len(rows)))]
+        sample = self.upstream_catalog.fetch(row)
+        return Donor(
+            row.identity,
+            row.key,
+            decode_png(sample["image.png"]),
+            decode_mask_png(sample["mask.png"]),
+        )
+
+    def _check(self, figures: dict[str, Any]) -> None:
+        if not figures["outside_equal"]:
+            raise Rejection("background_changed", "pixels outside the inpainting mask changed")
+        if figures["inside_changed_fraction"] < self.config.min_inside_changed:
+            raise Rejection(
+                "too_little_change",
+                f"{figures['inside_changed_fraction']:.3f} of the mask changed < {self.config.min_inside_changed}",
+            )
+        if figures.get("donor_clipped", 0.0) > self.config.max_donor_clipped:
+            raise Rejection(
+                "donor_clipped",
+                f"{figures['donor_clipped']:.3f} of the donor fell outside the mask",
+            )
+
+    def _record(
+        self,
+        generator: Generator,
+        request: InpaintRequest,
+        concept: Concept,
+        view: _Pending,
+        figures: dict[str, Any],
+    ) -> dict[str, Any]:
+        """What the manifest and the sample's json keep about one distractor."""
+        return {
+            "generator": generator.describe(),
+            "concept": concept.strategy,
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+            "swaps": [list(s) for s in concept.swaps],
+            "donor_identity": request.donor.identity if request.donor else concept.donor_identity,
+            "donor_key": request.donor.key if request.donor else None,
+            "seed": request.seed,
+            "attempt": view.attempt,
+            "feather_px": self.config.feather_px,
+            "dilate_px": meta(view.sample).get("segment", {}).get("dilate_px"),
+            "qa": figures,
+        }
+
+
+def _rounded(figures: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 6) if isinstance(v, float) else v for k, v in figures.items()}

@@ -1,0 +1,77 @@
+"""The catalog of a committed stage: its kept rows, and samples fetched by key.
+
+Stages that need a global view (donor identities, split assignment, regrouping by split) read the
+upstream catalog instead of holding samples in memory: rows are small, pixels are read on demand.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from nearid_data.engine.manifest import (
+    StageSummary,
+    manifest_path,
+    read_manifest,
+    read_summary,
+    tar_path,
+)
+from nearid_data.engine.tario import ShardIndex
+from nearid_data.errors import NearidError
+from nearid_data.sample import Sample
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    key: str
+    identity: str
+    category: str
+    view: int
+    caption: str
+    unit: str
+    split: str | None
+    bytes: int
+
+
+class Catalog:
+    def __init__(self, stage_dir: Path) -> None:
+        summary = read_summary(stage_dir)
+        if summary is None:
+            raise NearidError(
+                f"stage {stage_dir.name!r} has not completed in {stage_dir.parent} "
+                f"(no {stage_dir.name}/_summary.json); build it first with --stage {stage_dir.name}"
+            )
+        self.stage_dir = stage_dir
+        self.summary: StageSummary = summary
+        self._shards = ShardIndex()
+
+    @cached_property
+    def rows(self) -> list[CatalogRow]:
+        rows = []
+        for entry in self.summary.shards:
+            manifest = read_manifest(manifest_path(self.stage_dir, entry.unit))
+            rows.extend(
+                CatalogRow(r.key, r.identity, r.category, r.view, r.caption, entry.unit, r.split, r.bytes)
+                for r in manifest.rows
+                if r.status == "kept"
+            )
+        return rows
+
+    @cached_property
+    def by_identity(self) -> dict[str, list[CatalogRow]]:
+        grouped: dict[str, list[CatalogRow]] = defaultdict(list)
+        for row in self.rows:
+            grouped[row.identity].append(row)
+        return dict(grouped)
+
+    @cached_property
+    def identities_by_category(self) -> dict[str, list[str]]:
+        grouped: dict[str, list[str]] = defaultdict(list)
+        for identity, rows in sorted(self.by_identity.items()):
+            grouped[rows[0].category].append(identity)
+        return dict(grouped)
+
+    def fetch(self, row: CatalogRow) -> Sample:
+        return self._shards.get(tar_path(self.stage_dir, row.unit), row.key)

@@ -1,0 +1,140 @@
+"""Executors run work units somewhere; every executor runs the same ``execute_unit``.
+
+``execute_unit`` rebuilds the stage from a picklable ``StageTask`` (once per worker process, so
+models load once), runs one unit and commits it: tar first (atomic), then its manifest, the
+completion marker. An executor only decides where that function runs: in this process, in a
+local process pool, or (one more file) on a cluster.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nearid_data.engine.manifest import (
+    SampleRow,
+    ShardManifest,
+    manifest_path,
+    tar_path,
+    write_model,
+)
+from nearid_data.engine.stage import Kept, Stage, WorkUnit
+from nearid_data.engine.tario import ShardWriter
+from nearid_data.sample import KEY_FIELD, meta
+from nearid_data.seeding import derive_seed
+
+
+@dataclass(frozen=True)
+class StageTask:
+    """Everything a worker needs to rebuild a stage: plain data, picklable."""
+
+    stage: str
+    pipeline: dict[str, Any]
+    build_dir: str
+    upstream: str | None
+    device: str
+    fingerprint: str
+
+    def unit_fingerprint(self, unit: WorkUnit) -> str:
+        return f"{derive_seed(self.fingerprint, sorted(unit.payload.items())):016x}"
+
+
+class UnitFailed(Exception):
+    def __init__(self, stage: str, unit: str, cause: BaseException) -> None:
+        super().__init__(f"stage {stage!r}, unit {unit!r}: {type(cause).__name__}: {cause}")
+        self.stage, self.unit, self.cause = stage, unit, cause
+
+
+_WORKER_STAGES: dict[str, Stage] = {}
+
+
+def worker_stage(task: StageTask) -> Stage:
+    """The stage for ``task`` in this process, built and set up once."""
+    stage = _WORKER_STAGES.get(task.fingerprint)
+    if stage is None:
+        from nearid_data.config import PipelineConfig
+
+        pipeline = PipelineConfig.from_dict(task.pipeline)
+        stage = pipeline.build_stage(task.stage, Path(task.build_dir), task.upstream, task.device)
+        stage.setup()
+        _WORKER_STAGES.clear()  # one stage's models at a time per worker
+        _WORKER_STAGES[task.fingerprint] = stage
+    return stage
+
+
+def execute_unit(task: StageTask, unit: WorkUnit) -> ShardManifest:
+    try:
+        return _execute(task, unit)
+    except Exception as exc:
+        raise UnitFailed(task.stage, unit.name, exc) from exc
+
+
+def _execute(task: StageTask, unit: WorkUnit) -> ShardManifest:
+    stage = worker_stage(task)
+    stage_dir = Path(task.build_dir) / task.stage
+    started = time.perf_counter()
+    rows: list[SampleRow] = []
+    tar = tar_path(stage_dir, unit.name)
+    with ShardWriter(tar) as writer:
+        for outcome in stage.run(unit):
+            if isinstance(outcome, Kept):
+                hashes = writer.write(outcome.sample)
+                info = meta(outcome.sample)
+                key = outcome.sample[KEY_FIELD]
+                rows.append(
+                    SampleRow(
+                        key=key,
+                        identity=info["identity"],
+                        category=info["category"],
+                        view=info["view"],
+                        caption=info.get("caption", ""),
+                        status="kept",
+                        split=info.get("split"),
+                        qa=outcome.qa,
+                        fields=hashes,
+                        bytes=writer.result.sample_bytes[key],
+                    )
+                )
+            else:
+                rows.append(SampleRow(status="rejected", **_rejected_fields(outcome)))
+    manifest = ShardManifest(
+        stage=task.stage,
+        unit=unit.name,
+        fingerprint=task.unit_fingerprint(unit),
+        tar=tar.relative_to(stage_dir).as_posix(),
+        bytes=writer.result.bytes,
+        sha256=writer.result.sha256,
+        n_in=len(rows),
+        n_kept=sum(row.status == "kept" for row in rows),
+        n_rejected=sum(row.status == "rejected" for row in rows),
+        wall_s=round(time.perf_counter() - started, 4),
+        rows=rows,
+    )
+    write_model(manifest_path(stage_dir, unit.name), manifest)
+    return manifest
+
+
+def _rejected_fields(outcome: Any) -> dict[str, Any]:
+    return {
+        "key": outcome.key,
+        "identity": outcome.identity,
+        "category": outcome.category,
+        "view": outcome.view,
+        "reason": outcome.reason,
+        "detail": outcome.detail or None,
+        "qa": outcome.qa,
+    }
+
+
+class Executor(ABC):
+    """Runs ``execute_unit(task, unit)`` for each unit; yields manifests in any order."""
+
+    @abstractmethod
+    def map(self, task: StageTask, units: Sequence[WorkUnit]) -> Iterator[ShardManifest]: ...
+
+    def close(self) -> None:
+        """Release workers."""

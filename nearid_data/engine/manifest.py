@@ -1,0 +1,137 @@
+"""Manifests: what every committed shard and every stage holds, as typed records.
+
+A shard manifest (``<unit>.manifest.json``) accounts for every input of its work unit: kept or
+rejected with a reason. It is written after the shard's tar and is the unit's completion marker.
+A stage summary (``_summary.json``) aggregates the shard manifests of one stage run. The JSON
+Schemas in ``manifests/`` are generated from these models (``python -m nearid_data schemas``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from nearid_data.engine.atomic import write_json_atomic
+from nearid_data.strict import StrictModel
+
+MANIFEST_SUFFIX = ".manifest.json"
+SUMMARY_NAME = "_summary.json"
+
+
+class SampleRow(StrictModel):
+    """One input of a stage: what became of it."""
+
+    key: str
+    identity: str
+    category: str
+    view: int
+    caption: str = ""
+    status: Literal["kept", "rejected"]
+    reason: str | None = None
+    detail: str | None = None
+    split: str | None = None
+    qa: dict[str, Any] = Field(default_factory=dict)
+    fields: dict[str, str] = Field(default_factory=dict, description="field name -> sha256 of its bytes")
+    bytes: int = 0
+
+
+class ShardManifest(StrictModel):
+    """One committed work unit."""
+
+    stage: str
+    unit: str
+    fingerprint: str = Field(description="unit fingerprint: stage fingerprint + unit payload")
+    tar: str | None = Field(description="tar path relative to the stage directory")
+    bytes: int
+    sha256: str
+    n_in: int
+    n_kept: int
+    n_rejected: int
+    wall_s: float
+    rows: list[SampleRow]
+
+    def rejected_by_reason(self) -> Counter[str]:
+        return Counter(row.reason or "" for row in self.rows if row.status == "rejected")
+
+
+class ShardEntry(StrictModel):
+    unit: str
+    tar: str | None
+    bytes: int
+    sha256: str
+    n_kept: int
+
+
+class StageSummary(StrictModel):
+    """One stage of a build: counts, config, provenance."""
+
+    stage: str
+    fingerprint: str
+    upstream: str | None
+    upstream_fingerprint: str | None
+    config: dict[str, Any]
+    seed: int
+    n_in: int
+    n_kept: int
+    n_rejected: int
+    rejected_by_reason: dict[str, int]
+    shards: list[ShardEntry]
+    bytes: int
+    models: dict[str, Any] = Field(default_factory=dict)
+    versions: dict[str, str]
+    wall_s: float
+    units_run: int
+    units_skipped: int
+
+    def fingerprint_of_content(self) -> str:
+        """Changes when the stage's config or any of its shards' bytes change."""
+        digest = hashlib.sha256(self.fingerprint.encode())
+        for shard in self.shards:
+            digest.update(shard.sha256.encode())
+        return digest.hexdigest()[:16]
+
+
+def manifest_path(stage_dir: Path, unit: str) -> Path:
+    return stage_dir / f"{unit}{MANIFEST_SUFFIX}"
+
+
+def tar_path(stage_dir: Path, unit: str) -> Path:
+    return stage_dir / f"{unit}.tar"
+
+
+def read_manifest(path: Path) -> ShardManifest:
+    return ShardManifest.model_validate_json(path.read_bytes())
+
+
+def read_summary(stage_dir: Path) -> StageSummary | None:
+    path = stage_dir / SUMMARY_NAME
+    return StageSummary.model_validate_json(path.read_bytes()) if path.exists() else None
+
+
+def write_model(path: Path, record: StrictModel) -> None:
+    write_json_atomic(path, record.model_dump(mode="json"))
+
+
+def summarize(
+    manifests: list[ShardManifest], **provenance: Any
+) -> StageSummary:
+    reasons: Counter[str] = Counter()
+    for manifest in manifests:
+        reasons.update(manifest.rejected_by_reason())
+    shards = [
+        ShardEntry(unit=m.unit, tar=m.tar, bytes=m.bytes, sha256=m.sha256, n_kept=m.n_kept)
+        for m in manifests
+    ]
+    return StageSummary(
+        n_in=sum(m.n_in for m in manifests),
+        n_kept=sum(m.n_kept for m in manifests),
+        n_rejected=sum(m.n_rejected for m in manifests),
+        rejected_by_reason=dict(sorted(reasons.items())),
+        shards=shards,
+        bytes=sum(m.bytes for m in manifests),
+        **provenance,
+    )

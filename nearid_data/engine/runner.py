@@ -1,0 +1,129 @@
+"""The runner: plan a stage's units, skip the committed ones, run the rest, summarise.
+
+A unit is committed when its manifest exists with the unit's fingerprint (stage config, seed,
+upstream content and the unit's payload) and its tar has the recorded size. Anything else is
+rebuilt. The stage summary, the stage's own completion marker, is removed before work starts and
+written last, so a downstream stage never reads a half-rebuilt upstream.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from importlib import metadata
+from pathlib import Path
+
+from tqdm import tqdm
+
+from nearid_data.engine.atomic import sweep_temporaries
+from nearid_data.engine.executor import Executor, StageTask
+from nearid_data.engine.manifest import (
+    MANIFEST_SUFFIX,
+    SUMMARY_NAME,
+    ShardManifest,
+    StageSummary,
+    manifest_path,
+    read_manifest,
+    summarize,
+    tar_path,
+    write_model,
+)
+from nearid_data.engine.stage import Stage, WorkUnit
+from nearid_data.seeding import derive_seed
+
+log = logging.getLogger("nearid_data")
+
+FORMAT_VERSION = 1
+_VERSIONED = ("nearid-data", "numpy", "opencv-python-headless", "pillow", "pydantic", "torch",
+              "transformers", "diffusers", "segment-anything", "groundingdino-py")
+
+
+def stage_fingerprint(stage: Stage) -> str:
+    upstream = None
+    if stage.ctx.upstream is not None:
+        upstream = stage.upstream_catalog.summary.fingerprint_of_content()
+    return f"{derive_seed(FORMAT_VERSION, stage.name, stage.fingerprint_inputs(), upstream):016x}"
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def run_stage(stage: Stage, pipeline_raw: dict, executor: Executor, *, force: bool = False) -> StageSummary:
+    started = time.perf_counter()
+    stage_dir = stage.ctx.stage_dir(stage.name)
+    if force and stage_dir.exists():
+        shutil.rmtree(stage_dir)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    (stage_dir / SUMMARY_NAME).unlink(missing_ok=True)
+    sweep_temporaries(stage_dir)
+
+    task = StageTask(
+        stage=stage.name,
+        pipeline=pipeline_raw,
+        build_dir=str(stage.ctx.build_dir),
+        upstream=stage.ctx.upstream,
+        device=stage.ctx.device,
+        fingerprint=stage_fingerprint(stage),
+    )
+    units = stage.plan()
+    done = {u.name: m for u in units if (m := _committed(stage_dir, task, u)) is not None}
+    todo = [u for u in units if u.name not in done]
+    for unit in todo:
+        manifest_path(stage_dir, unit.name).unlink(missing_ok=True)
+    with tqdm(total=len(todo), desc=stage.name, unit="shard", disable=None, leave=False) as bar:
+        for manifest in executor.map(task, todo):
+            done[manifest.unit] = manifest
+            bar.update(1)
+    _remove_stale(stage_dir, {u.name for u in units})
+    stage.finalize(stage.ctx.build_dir)
+
+    upstream_summary = stage.upstream_catalog.summary if stage.ctx.upstream else None
+    summary = summarize(
+        [done[u.name] for u in units],
+        stage=stage.name,
+        fingerprint=task.fingerprint,
+        upstream=stage.ctx.upstream,
+        upstream_fingerprint=upstream_summary.fingerprint if upstream_summary else None,
+        config=stage.config.model_dump(mode="json"),
+        seed=stage.ctx.pipeline.seed,
+        models=stage.describe(),
+        versions=package_versions(),
+        wall_s=round(time.perf_counter() - started, 3),
+        units_run=len(todo),
+        units_skipped=len(units) - len(todo),
+    )
+    write_model(stage_dir / SUMMARY_NAME, summary)
+    return summary
+
+
+def _committed(stage_dir: Path, task: StageTask, unit: WorkUnit) -> ShardManifest | None:
+    path = manifest_path(stage_dir, unit.name)
+    if not path.exists():
+        return None
+    try:
+        manifest = read_manifest(path)
+    except ValueError:
+        return None
+    tar = tar_path(stage_dir, unit.name)
+    if manifest.fingerprint != task.unit_fingerprint(unit) or not tar.exists():
+        return None
+    return manifest if tar.stat().st_size == manifest.bytes else None
+
+
+def _remove_stale(stage_dir: Path, planned: set[str]) -> None:
+    """Delete shards of units no longer planned (for example after n_identities shrank)."""
+    for path in list(stage_dir.rglob("*.tar")) + list(stage_dir.rglob(f"*{MANIFEST_SUFFIX}")):
+        relative = path.relative_to(stage_dir).as_posix()
+        unit = relative.removesuffix(MANIFEST_SUFFIX).removesuffix(".tar")
+        if unit not in planned:
+            log.info("removing stale %s", path)
+            path.unlink()
+

@@ -1,0 +1,155 @@
+"""The stage contract: a named unit with a typed config that maps work units to outcomes.
+
+A stage knows nothing about files, processes or GPUs beyond the device it is handed: the runner
+plans, skips, commits and counts; the executor decides where units run. A map stage only
+implements ``process`` (a batch of samples in, an outcome per sample out); stages that need a
+global view (donors, splits, regrouping) read the upstream ``Catalog`` in ``setup`` or ``plan``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from nearid_data.engine.catalog import Catalog
+from nearid_data.engine.manifest import tar_path
+from nearid_data.engine.tario import read_samples
+from nearid_data.errors import Rejection
+from nearid_data.sample import KEY_FIELD, Sample, meta
+from nearid_data.strict import StrictModel
+
+if TYPE_CHECKING:
+    from nearid_data.config import PipelineConfig
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """One output shard to produce. ``name`` is its path stem inside the stage directory;
+    ``payload`` (JSON-able) tells the stage what goes in, and is part of the unit fingerprint."""
+
+    name: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Kept:
+    sample: Sample
+    qa: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    key: str
+    identity: str
+    category: str
+    view: int
+    reason: str
+    detail: str = ""
+    qa: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, sample: Sample, rejection: Rejection, qa: dict[str, Any] | None = None) -> Rejected:
+        info = meta(sample)
+        return cls(
+            key=sample[KEY_FIELD],
+            identity=info["identity"],
+            category=info["category"],
+            view=info["view"],
+            reason=rejection.reason,
+            detail=rejection.detail,
+            qa=qa or {},
+        )
+
+
+Outcome = Kept | Rejected
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage is handed: where the build lives, the pipeline, its upstream, its device."""
+
+    build_dir: Path
+    pipeline: PipelineConfig
+    upstream: str | None
+    device: str = "cpu"
+
+    def stage_dir(self, name: str) -> Path:
+        return self.build_dir / name
+
+
+class StageConfig(StrictModel):
+    """Settings every stage has."""
+
+    batch_size: int = 16
+
+
+class Stage:
+    name: ClassVar[str]
+    Config: ClassVar[type[StageConfig]] = StageConfig
+    needs: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, config: StageConfig, ctx: StageContext) -> None:
+        self.config = config
+        self.ctx = ctx
+
+    # -- declared shape -------------------------------------------------------------------------
+    def adds(self) -> frozenset[str]:
+        """Fields this stage guarantees on every kept sample (checked before any work starts)."""
+        return frozenset()
+
+    def fingerprint_inputs(self) -> dict[str, Any]:
+        """Everything besides upstream content that determines this stage's output."""
+        return {"config": self.config.model_dump(mode="json"), "seed": self.ctx.pipeline.seed}
+
+    def describe(self) -> dict[str, Any]:
+        """Models and backends used, for the stage summary."""
+        return {}
+
+    # -- work ------------------------------------------------------------------------------------
+    @cached_property
+    def upstream_catalog(self) -> Catalog:
+        if self.ctx.upstream is None:
+            raise RuntimeError(f"stage {self.name!r} has no upstream stage")
+        return Catalog(self.ctx.stage_dir(self.ctx.upstream))
+
+    def plan(self) -> list[WorkUnit]:
+        """Default: one unit per upstream shard, named like it."""
+        return [
+            WorkUnit(entry.unit, {"input": entry.unit, "input_sha256": entry.sha256})
+            for entry in self.upstream_catalog.summary.shards
+        ]
+
+    def setup(self) -> None:
+        """Load models and global state, once per worker."""
+
+    def run(self, unit: WorkUnit) -> Iterator[Outcome]:
+        """Default: stream the upstream shard in batches through ``process``."""
+        upstream_dir = self.ctx.stage_dir(self.ctx.upstream or "")
+        samples = read_samples(tar_path(upstream_dir, unit.payload["input"]))
+        for batch in batched(samples, self.config.batch_size):
+            yield from self.process(batch)
+
+    def process(self, samples: Sequence[Sample]) -> Iterable[Outcome]:
+        raise NotImplementedError(f"stage {self.name!r} must implement process() or run()")
+
+    def finalize(self, build_dir: Path) -> None:
+        """After all units are committed, in the coordinating process (indexes, cards)."""
+
+
+def batched(items: Iterable[Sample], size: int) -> Iterator[list[Sample]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def each(samples: Iterable[Sample], transform: Any) -> Iterator[Outcome]:
+    """Apply a per-sample ``transform`` (returns Kept or raises Rejection) to every sample."""
+    for sample in samples:
+        try:
+            yield transform(sample)
+        except Rejection as rejection:
+            yield Rejected.of(sample, rejection)

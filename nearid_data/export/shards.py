@@ -1,0 +1,14 @@
+"""The committed shards of an export directory, grouped by split (read from their manifests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nearid_data.engine.manifest import MANIFEST_SUFFIX, ShardManifest, read_manifest
+
+
+def manifests_by_split(export_dir: Path) -> dict[str, list[ShardManifest]]:
+    by_split: dict[str, list[ShardManifest]] = {}
+    for path in sorted((export_dir / "data").glob(f"*/*{MANIFEST_SUFFIX}")):
+        by_split.setdefault(path.parent.name, []).append(read_manifest(path))
+    return by_split

@@ -1,0 +1,1 @@
+"""Identity-disjoint splits (and, later, galleries and instance splits)."""

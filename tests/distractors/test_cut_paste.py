@@ -1,0 +1,139 @@
+"""The cut-and-paste generator: a blue donor replaces a red reference subject."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nearid_data.distractors.base import Donor, InpaintRequest
+from nearid_data.distractors.compositing import composite, measure
+from nearid_data.distractors.cut_paste import CutPasteGenerator, placement
+from nearid_data.segment.masks import bbox, dilate
+
+RED, BLUE = (210, 40, 40), (40, 60, 210)
+
+
+def ellipse(shape: tuple[int, int], centre: tuple[float, float], axes: tuple[float, float]):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return ((xx - centre[0]) / axes[0]) ** 2 + ((yy - centre[1]) / axes[1]) ** 2 <= 1
+
+
+def textured(shape: tuple[int, int], seed: int) -> np.ndarray:
+    """A smooth greenish-grey gradient with mild noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    base = np.stack([60 + xx // 4, 110 + yy // 6, 70 + (xx + yy) // 8], axis=-1)
+    return np.clip(base + rng.integers(-8, 9, (*shape, 3)), 0, 255).astype(np.uint8)
+
+
+def painted(shape: tuple[int, int], mask: np.ndarray, colour: tuple[int, int, int], seed: int):
+    image = textured(shape, seed)
+    image[mask] = colour
+    return image
+
+
+def request(donor_mask: np.ndarray | None = None, seed: int = 11) -> InpaintRequest:
+    shape = (120, 160)
+    subject = ellipse(shape, (80, 62), (40, 24))  # wide
+    donor = None
+    if donor_mask is not None:
+        donor_image = painted(donor_mask.shape, donor_mask, BLUE, seed=3)
+        donor = Donor(identity="sibling", key="sibling/0", image=donor_image, mask=donor_mask)
+    return InpaintRequest(
+        key="ref/0",
+        image=painted(shape, subject, RED, seed=1),
+        mask=dilate(subject, 6),
+        subject_mask=subject,
+        prompt="",
+        negative_prompt="",
+        seed=seed,
+        donor=donor,
+    )
+
+
+def small_wide_donor() -> np.ndarray:
+    return ellipse((90, 100), (40, 50), (20, 12))
+
+
+def tall_donor() -> np.ndarray:
+    mask = np.zeros((100, 60), bool)
+    mask[10:90, 20:40] = True  # a tall bar
+    return mask
+
+
+def generate(req: InpaintRequest, **config: object) -> np.ndarray:
+    generator = CutPasteGenerator(CutPasteGenerator.Config(**config))
+    (raw,) = generator.generate([req])
+    assert raw.dtype == np.uint8 and raw.shape == req.image.shape
+    return composite(req.image, raw, req.mask)
+
+
+def test_the_donor_takes_the_reference_subjects_place() -> None:
+    req = request(small_wide_donor())
+    result = generate(req)
+    x0, y0, x1, y1 = bbox(req.subject_mask)  # type: ignore[misc]
+    inside = result[y0:y1, x0:x1].reshape(-1, 3).astype(int)
+    blue = (inside[:, 2] > 150) & (inside[:, 0] < 100)
+    red = (inside[:, 0] > 150) & (inside[:, 2] < 100)
+    assert blue.mean() > 0.6
+    assert red.mean() < 0.02  # the old subject was filled in, not left peeking out
+
+
+def test_the_background_outside_the_mask_is_unchanged() -> None:
+    req = request(small_wide_donor())
+    result = generate(req, fill="ns")
+    assert np.array_equal(result[~req.mask], req.image[~req.mask])
+    qa = measure(req.image, result, req.mask)
+    assert qa.outside_equal and qa.inside_changed_fraction > 0.5
+
+
+def test_a_same_shape_donor_is_not_clipped() -> None:
+    req = request(small_wide_donor())
+    where = placement(req.subject_mask, req.donor.mask, req.mask)  # type: ignore[union-attr]
+    assert where.clipped_fraction == 0.0
+    assert where.scale == pytest.approx(2.0, rel=0.05)  # 41-wide donor fits an 81-wide subject
+    x0, y0, x1, y1 = bbox(req.subject_mask)  # type: ignore[misc]
+    assert x0 <= where.offset[0] and where.offset[0] + where.size[0] <= x1
+    assert y0 <= where.offset[1] and where.offset[1] + where.size[1] <= y1
+
+
+def test_a_differently_shaped_donor_is_partly_clipped() -> None:
+    req = request(tall_donor())
+    where = placement(req.subject_mask, tall_donor(), req.mask)
+    assert where.size[1] == pytest.approx(49, abs=1)  # fitted to the subject's height
+    assert 0.0 < where.clipped_fraction < 0.5
+
+
+def test_a_donor_pushed_off_the_image_counts_as_clipped() -> None:
+    req = request(small_wide_donor())
+    where = placement(req.subject_mask, small_wide_donor(), np.ones((120, 160), bool), scale_factor=3)
+    assert where.clipped_fraction > 0.3
+
+
+def test_generation_is_deterministic() -> None:
+    req = request(small_wide_donor())
+    assert np.array_equal(generate(req), generate(req))
+    jittered = {"scale_jitter": 0.3}
+    assert np.array_equal(generate(req, **jittered), generate(req, **jittered))
+
+
+def test_jitter_draws_from_the_request_seed() -> None:
+    generator = CutPasteGenerator(CutPasteGenerator.Config(scale_jitter=0.3))
+    scales = {generator.placement_for(request(small_wide_donor(), seed=s)).scale for s in range(6)}
+    assert len(scales) == 6 and all(1.3 < s < 2.8 for s in scales)
+    plain = CutPasteGenerator(CutPasteGenerator.Config())
+    assert plain.placement_for(request(small_wide_donor(), seed=1)).scale == pytest.approx(
+        plain.placement_for(request(small_wide_donor(), seed=2)).scale
+    )
+
+
+def test_a_request_without_donor_is_an_error() -> None:
+    generator = CutPasteGenerator(CutPasteGenerator.Config())
+    assert CutPasteGenerator.needs_donor
+    with pytest.raises(ValueError, match="donor"):
+        generator.generate([request(None)])
+
+
+def test_empty_masks_are_an_error() -> None:
+    with pytest.raises(ValueError):
+        placement(np.zeros((10, 10), bool), tall_donor(), np.ones((10, 10), bool))
