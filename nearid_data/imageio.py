@@ -24,7 +24,7 @@ from nearid_data.errors import Rejection
 
 DEFAULT_MAX_PIXELS = 64_000_000
 """Largest ``width * height`` decoded (8000 x 8000). Above every real camera photo we ingest
-(a 50 MP sensor is 8192 x 6144), yet it bounds one decode to a few hundred MB. It is also below
+(a 50 MP sensor is 8192 x 6144), yet it bounds one decode to well under 1 GB. It is also below
 PIL's own global bomb limit (~89.5 MP), so with the default our check decides, not PIL's."""
 
 PNG_COMPRESSION = 1
@@ -46,10 +46,8 @@ _EXIF_ORIENTATION = 0x0112
 class DecodedImage:
     """A decoded dataset image and what was done to normalise it."""
 
-    rgb: np.ndarray  # (H, W, 3) uint8, C-contiguous
-    notes: tuple[
-        str, ...
-    ]  # normalisations applied, in order, e.g. ("exif_transpose", "cmyk_to_rgb")
+    rgb: np.ndarray  # (H, W, 3) uint8, C-contiguous, writeable
+    notes: tuple[str, ...]  # normalisations applied, in order: ("exif_transpose", "cmyk_to_rgb")
     alpha: np.ndarray | None  # (H, W) bool, alpha > 127; None when the input was fully opaque
     source_format: str  # PIL's format name: "JPEG", "PNG", "MPO", ...
 
@@ -92,6 +90,7 @@ def encode_png(array: np.ndarray) -> bytes:
     The same array always gives the same bytes with the same OpenCV build; across builds
     (zlib versions) the bytes may differ, so compare decoded pixels, not file hashes.
     """
+    pixels: np.ndarray
     if array.ndim == 2 and array.dtype == np.bool_:
         pixels = array.astype(np.uint8) * 255
     elif array.ndim == 2 and array.dtype == np.uint8:
@@ -152,9 +151,7 @@ def _load(data: bytes, max_pixels: int) -> tuple[Image.Image, str, list[str]]:
             if any(_rawmode(tile.args).endswith(_16BIT_RAWMODE_SUFFIXES) for tile in img.tile):
                 notes.append("16bit_to_8bit")
             img.load()  # decode everything now: a truncated file must fail here, not later
-            if img.getexif().get(_EXIF_ORIENTATION, 1) in range(2, 9):
-                notes.append("exif_transpose")
-                img = ImageOps.exif_transpose(img)
+            upright = _apply_exif_orientation(img, notes)
     except Rejection:
         raise
     except Image.DecompressionBombError as error:
@@ -164,10 +161,18 @@ def _load(data: bytes, max_pixels: int) -> tuple[Image.Image, str, list[str]]:
     except MemoryError:
         raise
     # Blind on purpose: PIL's decoders raise OSError, SyntaxError, ValueError, struct.error, ...
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         reason = "truncated_image" if "truncated" in str(error).lower() else "corrupt_image"
         raise Rejection(reason, f"{type(error).__name__}: {error}") from None
-    return img, source_format, notes
+    return upright, source_format, notes
+
+
+def _apply_exif_orientation(img: Image.Image, notes: list[str]) -> Image.Image:
+    """Rotate or flip as the EXIF orientation tag says, so pixels are upright as viewers show."""
+    if img.getexif().get(_EXIF_ORIENTATION, 1) not in range(2, 9):
+        return img
+    notes.append("exif_transpose")
+    return ImageOps.exif_transpose(img)
 
 
 def _rawmode(args: object) -> str:
@@ -197,7 +202,8 @@ def _to_rgb(img: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray 
         notes.append("grayscale_to_rgb")
     elif mode not in ("RGB", "RGBA", "RGBa", "RGBX"):
         notes.append(f"{mode.lower()}_to_rgb")  # cmyk_to_rgb, ycbcr_to_rgb, lab_to_rgb, ...
-    has_alpha = mode in _ALPHA_MODES or (mode == "P" and "transparency" in img.info)
+    # "transparency" is a palette alpha table or a colour key (PNG tRNS, GIF) in P, 1, L or RGB.
+    has_alpha = mode in _ALPHA_MODES or "transparency" in img.info
     pixels = np.asarray(_convert(img, "RGBA" if has_alpha else "RGB"))
     if not has_alpha:
         return pixels, None

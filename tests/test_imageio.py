@@ -153,6 +153,16 @@ def test_grayscale_with_alpha_is_composited() -> None:
     assert (decoded.rgb[0] == 255).all() and (decoded.rgb[1] == 10).all()
 
 
+@pytest.mark.parametrize(("mode", "key"), [("RGB", (1, 2, 3)), ("L", 7), ("1", 0)])
+def test_colour_key_transparency_is_composited(mode: str, key: int | tuple[int, ...]) -> None:
+    image = Image.new(mode, (4, 2), key)
+    image.paste(Image.new(mode, (2, 2), 1 if mode == "1" else (9, 9, 9)[: len(mode)]), (0, 0))
+    decoded = decode_image(image_bytes(image, "PNG", transparency=key))
+    assert "rgba_composited" in decoded.notes
+    np.testing.assert_array_equal(decoded.alpha, [[True, True, False, False]] * 2)
+    assert (decoded.rgb[:, 2:] == 255).all()
+
+
 def test_max_pixels_is_checked_from_the_header() -> None:
     data = image_bytes(Image.fromarray(valid_image(0)), "PNG")
     with pytest.raises(Rejection) as raised:
@@ -197,8 +207,8 @@ def _fuzz_inputs() -> list[bytes]:
     rng = np.random.default_rng(2024)
     pil_rgb = Image.fromarray(valid_image(7))
     valid = [image_bytes(pil_rgb, "JPEG"), image_bytes(pil_rgb, "PNG")]
-    inputs = [rng.bytes(int(n)) for n in rng.integers(0, 2000, 60)]
-    inputs += [valid[i % 2][:4] + rng.bytes(int(n)) for i, n in enumerate(rng.integers(0, 500, 40))]
+    inputs = [rng.bytes(int(n)) for n in rng.integers(0, 2000, 120)]
+    inputs += [valid[i % 2][:4] + rng.bytes(int(n)) for i, n in enumerate(rng.integers(0, 500, 80))]
     for data in valid:
         inputs += [data[: int(cut)] for cut in rng.integers(1, len(data), 50)]
         for _ in range(50):
@@ -211,7 +221,7 @@ def _fuzz_inputs() -> list[bytes]:
 
 def test_decoding_never_raises_anything_but_rejection() -> None:
     for data in _fuzz_inputs():
-        for decode in (decode_image, decode_mask):
+        for decode in (decode_image, decode_mask, decode_png, decode_mask_png):
             try:
                 result = decode(data)
             except Rejection:
@@ -219,7 +229,7 @@ def test_decoding_never_raises_anything_but_rejection() -> None:
             if isinstance(result, DecodedImage):
                 _assert_normalised(result)
             else:
-                assert result.dtype == np.bool_ and result.ndim == 2
+                assert result.dtype in (np.bool_, np.uint8) and result.ndim in (2, 3)
 
 
 def test_png_round_trips_rgb_and_masks_exactly() -> None:

@@ -119,7 +119,7 @@ def save_tiny_sd_inpaint(directory: Path) -> Path:
     torch.manual_seed(0)
     pipe = StableDiffusionInpaintPipeline(
         unet=_unet(cross_attention_dim=32, attention_head_dim=4),
-        scheduler=PNDMScheduler(skip_prk_steps=True),
+        scheduler=PNDMScheduler(skip_prk_steps=True, steps_offset=1),
         vae=_vae(),
         text_encoder=CLIPTextModel(_clip_config()),
         tokenizer=_clip_tokenizer(),

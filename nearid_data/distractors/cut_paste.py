@@ -62,7 +62,7 @@ def placement(
     inside, total = np.count_nonzero(region_view & placed_view), np.count_nonzero(placed)
     # A thin donor can vanish when shrunk: nothing of it survives, so all of it counts as clipped.
     clipped = 1.0 - inside / total if total else 1.0
-    return Placement(donor_box, scale, offset, size, clipped)
+    return Placement(donor_box, float(scale), offset, size, float(clipped))
 
 
 class CutPasteGenerator(Generator):
@@ -71,9 +71,9 @@ class CutPasteGenerator(Generator):
     class Config(BackendConfig):
         # OpenCV inpainting method that fills the region the reference subject leaves behind.
         fill: Literal["telea", "ns"] = "telea"
-        inpaint_radius: int = Field(5, ge=1)
+        inpaint_radius: int = Field(default=5, ge=1)
         # The fitted scale is multiplied by a factor drawn uniformly from [1 - j, 1 + j].
-        scale_jitter: float = Field(0.0, ge=0.0, lt=1.0)
+        scale_jitter: float = Field(default=0.0, ge=0.0, lt=1.0)
 
     config: Config
 
@@ -89,6 +89,9 @@ class CutPasteGenerator(Generator):
             factor = float(np.random.default_rng(request.seed).uniform(1 - jitter, 1 + jitter))
         return placement(request.subject_mask, donor.mask, request.mask, scale_factor=factor)
 
+    def request_figures(self, request: InpaintRequest) -> dict[str, float]:
+        return {"donor_clipped": round(self.placement_for(request).clipped_fraction, 6)}
+
     def _generate_one(self, request: InpaintRequest) -> np.ndarray:
         donor = _donor(request)
         where = self.placement_for(request)
@@ -102,10 +105,7 @@ class CutPasteGenerator(Generator):
         x0, y0, x1, y1 = where.donor_box
         crop = np.ascontiguousarray(donor.image[y0:y1, x0:x1])
         crop_mask = np.asarray(donor.mask, dtype=bool)[y0:y1, x0:x1]
-        shrinking = where.scale < 1.0
-        pixels = cv2.resize(
-            crop, where.size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-        )
+        pixels = _resize(crop, where.size)
         canvas, pasted = filled.copy(), np.zeros(filled.shape[:2], bool)
         canvas_view, pixels_view = _overlap(canvas, pixels, where.offset)
         canvas_view[...] = pixels_view
@@ -121,9 +121,15 @@ def _donor(request: InpaintRequest) -> Donor:
     return request.donor
 
 
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    shrinking = size[0] < image.shape[1]
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
 def _scaled_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    scaled = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-    return scaled.astype(bool)
+    # Resampling the mask like the pixels (then thresholding) keeps the two aligned and avoids the
+    # staircase edges of nearest-neighbour upscaling.
+    return _resize(mask.astype(np.float32), size) >= 0.5
 
 
 def _overlap(

@@ -163,7 +163,7 @@ class DiffusersInpaintGenerator(Generator):
         self.pipe = load_pretrained(
             pipeline_class.from_pretrained,
             config.model,
-            torch_dtype=self.dtype,
+            torch_dtype=self.dtype,  # diffusers >= 0.42 also takes `dtype`; older ones only this
             revision=config.revision,
             **self.load_arguments,
         )

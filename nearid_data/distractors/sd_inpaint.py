@@ -1,22 +1,20 @@
 """Stable Diffusion 1.x/2.x inpainting (``StableDiffusionInpaintPipeline``, a 9-channel UNet).
 
-Defaults follow the preset ``sd-inpaint-default`` (see ``presets.py``). The safety checker is not
-loaded: a flagged image comes back black, which would pass into the dataset as a "distractor";
-the stage's QA decides what is kept.
+Config defaults: 512, 30 steps, CFG 7.5, the checkpoint's own scheduler; the preset
+``sd-inpaint-default`` switches to the sampler settings NearID ran PowerPaint (SD1.5) with. The
+safety checker is not loaded: a flagged image comes back black, which would enter the dataset as a
+"distractor"; the stage's QA decides what is kept.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field
-
 from nearid_data.distractors.diffusers_inpaint import DiffusersInpaintGenerator, DiffusionConfig
 
 
 class SdInpaintConfig(DiffusionConfig):
     model: str = "stable-diffusion-v1-5/stable-diffusion-inpainting"
-    resolution: int = Field(512, ge=16)
 
 
 class SdInpaintGenerator(DiffusersInpaintGenerator):

@@ -1,7 +1,7 @@
 """Stable Diffusion XL inpainting (``StableDiffusionXLInpaintPipeline``).
 
-Defaults are NearID's SDXL settings (preset ``sdxl-inpaint-nearid``): 1024, 30 steps, CFG 8.0,
-strength 0.99. Both text encoders' embeddings, pooled ones included, are cached per prompt. An
+Config defaults are the model card's native settings, which NearID used (1024, 30 steps, CFG 8.0,
+strength 0.99); the preset ``sdxl-inpaint-nearid`` adds NearID's negative prompt. Both text encoders' embeddings, pooled ones included, are cached per prompt. An
 empty negative prompt is passed as none, so the pipeline's ``force_zeros_for_empty_prompt`` applies.
 """
 

@@ -25,14 +25,14 @@ _PRIOR_BORDER_FRACTION = 0.03
 
 class ClassicalSegmenter(Segmenter):
     class Config(BackendConfig):
-        iterations: int = Field(3, ge=1)
-        # Side of the probable-foreground rectangle as a fraction of the image's, used without a box.
-        centre_prior_fraction: float = Field(0.6, gt=0.0, lt=1.0)
+        iterations: int = Field(default=3, ge=1)
+        # Without a box: side of the probable-foreground rectangle, as a fraction of the image's.
+        centre_prior_fraction: float = Field(default=0.6, gt=0.0, lt=1.0)
         # Pixels added around a box: GrabCut treats outside the box as certain background, and
         # detector boxes are often tight.
-        margin: int = Field(4, ge=0)
+        margin: int = Field(default=4, ge=0)
         # GrabCut runs on a copy downscaled to this long side; the mask is upscaled back.
-        max_side: int = Field(512, ge=32)
+        max_side: int = Field(default=512, ge=32)
 
     config: Config
 
@@ -41,7 +41,7 @@ class ClassicalSegmenter(Segmenter):
     ) -> list[MaskPrediction]:
         if len(images) != len(boxes):
             raise ValueError(f"{len(images)} images but {len(boxes)} boxes")
-        return [self._segment_one(image, box) for image, box in zip(images, boxes)]
+        return [self._segment_one(image, box) for image, box in zip(images, boxes, strict=True)]
 
     def _segment_one(self, image: np.ndarray, box: Box | None) -> MaskPrediction:
         height, width = image.shape[:2]
@@ -66,11 +66,11 @@ class ClassicalSegmenter(Segmenter):
         # nothing about where the subject is: use the centre prior instead.
         if rect is not None and rect == (0, 0, width, height):
             rect = None
-        mask = np.zeros((height, width), np.uint8)
         background = np.zeros((1, 65), np.float64)
         foreground = np.zeros((1, 65), np.float64)
         cv2.setRNGSeed(0)
         if rect is not None:
+            mask = np.zeros((height, width), np.uint8)
             cv2.grabCut(
                 image, mask, rect, background, foreground, self.config.iterations,
                 cv2.GC_INIT_WITH_RECT,
@@ -78,13 +78,13 @@ class ClassicalSegmenter(Segmenter):
         else:
             mask = self._centre_prior(height, width)
             cv2.grabCut(
-                image, mask, None, background, foreground, self.config.iterations,
+                image, mask, (0, 0, 0, 0), background, foreground, self.config.iterations,
                 cv2.GC_INIT_WITH_MASK,
             )  # fmt: skip
         return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
 
     def _rect(self, box: Box, scale: float, width: int, height: int) -> tuple[int, int, int, int]:
-        """The box, enlarged by the margin, in downscaled pixels, clipped to the image, as x/y/w/h."""
+        """The box grown by the margin, in downscaled pixels, clipped to the image: x, y, w, h."""
         x0, y0, x1, y1 = (value * scale for value in box.xyxy)
         margin = self.config.margin * scale
         left = min(width, max(0, int(np.floor(x0 - margin))))

@@ -301,15 +301,15 @@ def _draw(spec: IdentitySpec, scale: float, pad: int, line: int) -> np.ndarray:
     for contours, colour in parts:
         pts = [px(c) for c in contours]
         if colour is None:
-            span = (pts[0][:, 0].min() / 16, pts[0][:, 0].max() / 16)
+            span = (float(pts[0][:, 0].min()) / 16, float(pts[0][:, 0].max()) / 16)
             cov = np.zeros_like(alpha)
             cv2.fillPoly(cov, pts, 255, cv2.LINE_AA, shift=4)
             x, y, rw, rh = cv2.boundingRect(cov)
             roi = np.s_[y : y + rh, x : x + rw]
             paint = np.asarray(spec.body_rgb, np.float32)
             if spec.pattern != "plain":
-                u = (np.arange(x, x + rw, dtype=np.float32) - pad) / scale + lo[0]
-                v = (np.arange(y, y + rh, dtype=np.float32) - pad) / scale + lo[1]
+                u = (np.arange(x, x + rw, dtype=np.float32) - pad) / scale + float(lo[0])
+                v = (np.arange(y, y + rh, dtype=np.float32) - pad) / scale + float(lo[1])
                 p = _pattern(spec.pattern, u[None], v[:, None], spec.pattern_period, 1 / scale)
                 paint = paint + (np.float32(spec.pattern_rgb) - paint) * p[..., None]
             c = cov[roi].astype(np.float32)[..., None] / 255
@@ -332,7 +332,7 @@ def _draw(spec: IdentitySpec, scale: float, pad: int, line: int) -> np.ndarray:
         out *= (1.1 - 0.35 * np.linspace(0, 1, h, dtype=np.float32))[:, None, None]
     else:
         t = np.clip((np.arange(w, dtype=np.float32) - span[0]) / (span[1] - span[0]), 0, 1)
-        out *= (0.62 + 0.45 * np.sin(np.pi * t) ** 0.6)[None, :, None]
+        out *= (0.62 + 0.45 * np.abs(np.sin(np.pi * t)) ** 0.6)[None, :, None]
         if spec.category in ("mug", "bottle"):  # glossy: a specular streak
             streak = 120 * np.exp(-(((t - 0.3) / 0.06) ** 2))
             out += (alpha.astype(np.float32) / 255)[..., None] * streak[None, :, None]
@@ -392,7 +392,7 @@ def render_view(spec: IdentitySpec, view: int, *, size: int, seed: int) -> Rende
     pad = line + 2
     room = size - 2 * margin - 4 * pad  # the sprite's padding rotates too: 2 * pad * sqrt(2) < 4
     rot = (ext[0] * cos + ext[1] * sin, ext[0] * sin + ext[1] * cos)
-    scale = min(fill * size / ext.max(), room / rot[0], room / rot[1])
+    scale = float(min(fill * size / ext.max(), room / rot[0], room / rot[1]))
     sprite = _draw(spec, scale, pad, line)
     h, w = sprite.shape[:2]
     half = np.array([w * cos + h * sin, w * sin + h * cos]) / 2
@@ -408,13 +408,13 @@ def render_view(spec: IdentitySpec, view: int, *, size: int, seed: int) -> Rende
     background *= (1 - rng.uniform(0.2, 0.45) * shadow)[..., None]
     image = warped[..., :3] + background * (1 - a[..., None])
     # Lighting acts on the whole photo, subject and background alike.
-    contrast, bright, phi, strength = rng.uniform(0.8, 1.15), rng.uniform(-25, 25), *rng.uniform(
-        (0, 0), (2 * np.pi, 0.45))
+    contrast, bright = rng.uniform(0.8, 1.15), rng.uniform(-25, 25)
+    phi, strength = rng.uniform(0, 2 * np.pi), rng.uniform(0, 0.45)
     tint = 1 + rng.uniform(-0.08, 0.08, 3).astype(np.float32)
     ramp = np.linspace(-0.5, 0.5, size, dtype=np.float32)
-    gain = 1 + strength * (ramp[None, :] * np.cos(phi) + ramp[:, None] * np.sin(phi))
-    image = ((image - 128) * contrast + (128 + bright)) * gain[..., None] * tint
-    image = np.clip(image + 0.5, 0, 255).astype(np.uint8)
+    gain = 1 + (ramp[None, :] * float(strength * np.cos(phi)) + ramp[:, None] * float(strength * np.sin(phi)))
+    image = ((image - 128) * contrast + (128.5 + bright)) * (gain[..., None] * tint)
+    image = np.clip(image, 0, 255, out=image).astype(np.uint8)
 
     mask = warped[..., 3] >= 128
     ys, xs = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))

@@ -10,13 +10,17 @@ from nearid_data.errors import NearidError
 from nearid_data.seeding import rng_for
 
 
-def largest_remainder(total: int, weights: Mapping[str, float]) -> dict[str, int]:
-    """Integer counts summing to ``total`` in proportion to ``weights`` (ties: mapping order)."""
+def largest_remainder(
+    total: int, weights: Mapping[str, float], tie_order: Sequence[str] | None = None
+) -> dict[str, int]:
+    """Integer counts summing to ``total`` in proportion to ``weights``; equal remainders are
+    served in ``tie_order`` (default: mapping order)."""
+    order_of = {name: i for i, name in enumerate(tie_order or list(weights))}
     weight_sum = sum(weights.values())
-    exact = {name: total * w / weight_sum for name, w in weights.items()} if weight_sum else {}
-    counts = {name: int(np.floor(v)) for name, v in exact.items()}
-    order = sorted(exact, key=lambda n: (-(exact[n] - counts[n]), list(weights).index(n)))
-    for name in order[: total - sum(counts.values())]:
+    exact = {name: total * w / weight_sum if weight_sum else 0.0 for name, w in weights.items()}
+    counts = {name: int(np.floor(v + 1e-9)) for name, v in exact.items()}
+    ranked = sorted(exact, key=lambda n: (-round(exact[n] - counts[n], 9), order_of[n]))
+    for name in ranked[: total - sum(counts.values())]:
         counts[name] += 1
     return counts
 
@@ -29,33 +33,38 @@ def assign_splits(
     sizes: Mapping[str, int] | None = None,
     remainder: str = "train",
 ) -> dict[str, str]:
-    """identity -> split. ``fractions`` split every category in proportion; ``sizes`` gives total
-    identity counts per split, spread over categories in proportion to their size, and the rest
-    goes to ``remainder``."""
+    """identity -> split.
+
+    ``sizes`` gives the number of identities of each split; ``fractions`` are turned into sizes
+    of the whole dataset (the largest fraction's split takes the remainder), so small splits get
+    their share even when every category is small. Each split's size is spread over categories in
+    proportion to their size (stratified); ties go to categories in a seeded order per split, so
+    small splits do not all land in the same category. ``remainder`` takes what is left.
+    """
     categories = sorted(identities_by_category)
-    per_category: dict[str, dict[str, int]] = {}
-    if sizes is not None:
-        counts = {c: len(identities_by_category[c]) for c in categories}
-        spread = {name: largest_remainder(size, counts) for name, size in sizes.items()}
-        for category in categories:
-            fixed = {name: spread[name][category] for name in sizes}
-            rest = counts[category] - sum(fixed.values())
-            if rest < 0:
-                raise NearidError(
-                    f"split sizes {dict(sizes)} need more identities than category "
-                    f"{category!r} has ({counts[category]})"
-                )
-            per_category[category] = {remainder: rest, **fixed}
-    else:
-        assert fractions is not None
-        for category in categories:
-            per_category[category] = largest_remainder(len(identities_by_category[category]), fractions)
+    counts = {c: len(identities_by_category[c]) for c in categories}
+    if fractions is not None:
+        remainder = max(fractions, key=lambda name: fractions[name])
+        global_sizes = largest_remainder(sum(counts.values()), fractions)
+        sizes = {name: n for name, n in global_sizes.items() if name != remainder}
+    assert sizes is not None
+    spread = {}
+    for name, size in sizes.items():
+        tie_order = [categories[i] for i in rng_for(seed, "splits", name).permutation(len(categories))]
+        spread[name] = largest_remainder(size, counts, tie_order)
     assignment: dict[str, str] = {}
     for category in categories:
+        fixed = {name: spread[name][category] for name in sizes}
+        rest = counts[category] - sum(fixed.values())
+        if rest < 0:
+            raise NearidError(
+                f"split sizes {dict(sizes)} need more identities than category {category!r} has "
+                f"({counts[category]})"
+            )
         members = sorted(identities_by_category[category])
         order = rng_for(seed, "splits", category).permutation(len(members))
         position = 0
-        for split, count in per_category[category].items():
+        for split, count in {remainder: rest, **fixed}.items():
             for index in order[position : position + count]:
                 assignment[members[index]] = split
             position += count

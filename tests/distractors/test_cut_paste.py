@@ -55,14 +55,14 @@ def small_wide_donor() -> np.ndarray:
     return ellipse((90, 100), (40, 50), (20, 12))
 
 
-def tall_donor() -> np.ndarray:
-    mask = np.zeros((100, 60), bool)
-    mask[10:90, 20:40] = True  # a tall bar
+def boxy_donor() -> np.ndarray:
+    mask = np.zeros((100, 120), bool)
+    mask[20:80, 10:110] = True  # a wide rectangle: its corners stick out of an elliptic region
     return mask
 
 
 def generate(req: InpaintRequest, **config: object) -> np.ndarray:
-    generator = CutPasteGenerator(CutPasteGenerator.Config(**config))
+    generator = CutPasteGenerator(CutPasteGenerator.Config.model_validate(config))
     (raw,) = generator.generate([req])
     assert raw.dtype == np.uint8 and raw.shape == req.image.shape
     return composite(req.image, raw, req.mask)
@@ -98,16 +98,19 @@ def test_a_same_shape_donor_is_not_clipped() -> None:
 
 
 def test_a_differently_shaped_donor_is_partly_clipped() -> None:
-    req = request(tall_donor())
-    where = placement(req.subject_mask, tall_donor(), req.mask)
-    assert where.size[1] == pytest.approx(49, abs=1)  # fitted to the subject's height
-    assert 0.0 < where.clipped_fraction < 0.5
+    req = request(boxy_donor())
+    where = placement(req.subject_mask, boxy_donor(), req.mask)
+    assert where.size == pytest.approx((81, 49), abs=1)  # fitted to the subject's box
+    assert 0.0 < where.clipped_fraction < 0.3
+    result = generate(req)
+    assert np.array_equal(result[~req.mask], req.image[~req.mask])  # the corners were cut away
 
 
 def test_a_donor_pushed_off_the_image_counts_as_clipped() -> None:
-    req = request(small_wide_donor())
-    where = placement(req.subject_mask, small_wide_donor(), np.ones((120, 160), bool), scale_factor=3)
-    assert where.clipped_fraction > 0.3
+    req, everywhere = request(small_wide_donor()), np.ones((120, 160), bool)
+    assert placement(req.subject_mask, small_wide_donor(), everywhere).clipped_fraction == 0.0
+    bigger = placement(req.subject_mask, small_wide_donor(), everywhere, scale_factor=3)
+    assert bigger.size[0] > 160 and bigger.clipped_fraction > 0.2
 
 
 def test_generation_is_deterministic() -> None:
@@ -136,4 +139,4 @@ def test_a_request_without_donor_is_an_error() -> None:
 
 def test_empty_masks_are_an_error() -> None:
     with pytest.raises(ValueError):
-        placement(np.zeros((10, 10), bool), tall_donor(), np.ones((10, 10), bool))
+        placement(np.zeros((10, 10), bool), boxy_donor(), np.ones((10, 10), bool))

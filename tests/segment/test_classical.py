@@ -68,7 +68,7 @@ def test_results_are_reproducible(segmenter: ClassicalSegmenter) -> None:
     again = ClassicalSegmenter(ClassicalSegmenter.Config()).segment(
         [image, image], [box_of(truth), None]
     )
-    for a, b in zip(first, again):
+    for a, b in zip(first, again, strict=True):
         assert np.array_equal(a.mask, b.mask)
 
 

@@ -1,0 +1,120 @@
+"""What the segment stage's model backends share: common settings, dtype and batching, checkpoint
+files, and turning raw model outputs into ``Box`` lists and ``MaskPrediction`` s.
+
+Nothing here imports torch: functions that need it take it (or its tensors) from the backend, which
+imported it through ``import_optional``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+from pydantic import Field
+
+from nearid_data.backend import BackendConfig
+from nearid_data.errors import NearidError
+from nearid_data.segment.base import Box, MaskPrediction
+
+A = TypeVar("A")
+B = TypeVar("B")
+R = TypeVar("R")
+
+DType = Literal["auto", "float32", "float16", "bfloat16"]
+
+
+class ModelSettings(BackendConfig):
+    batch_size: int = Field(8, ge=1, description="images per forward pass")
+    dtype: DType = Field("auto", description="auto: float16 on CUDA, float32 elsewhere")
+
+
+class GroundingSettings(ModelSettings):
+    box_threshold: float = Field(0.35, ge=0.0, le=1.0, description="min box score to keep it")
+    text_threshold: float = Field(0.25, ge=0.0, le=1.0, description="min token score in its label")
+
+
+class SamSettings(ModelSettings):
+    multimask: bool = Field(True, description="predict 3 masks and keep the best-rated one")
+
+
+def torch_dtype(torch: ModuleType, name: DType, device: str) -> Any:
+    """The ``torch.dtype`` a setting names; ``auto`` halves precision only where it pays (CUDA)."""
+    if name == "auto":
+        return torch.float16 if torch.device(device).type == "cuda" else torch.float32
+    return getattr(torch, name)
+
+
+def in_batches(
+    run: Callable[[Sequence[A], Sequence[B]], list[R]],
+    items: Sequence[A],
+    prompts: Sequence[B],
+    size: int,
+) -> list[R]:
+    """``run`` over aligned slices of at most ``size`` (item, prompt) pairs, results in order."""
+    if len(items) != len(prompts):
+        raise ValueError(f"got {len(items)} images but {len(prompts)} prompts")
+    results: list[R] = []
+    for start in range(0, len(items), size):
+        results.extend(run(items[start : start + size], prompts[start : start + size]))
+    return results
+
+
+def model_inputs(batch: Mapping[str, Any], device: str, dtype: Any) -> dict[str, Any]:
+    """A processor's tensors on the model's device; floating ones (pixels, boxes) in its dtype."""
+    return {
+        key: value.to(device=device, dtype=dtype) if value.is_floating_point() else value.to(device)
+        for key, value in batch.items()
+        if hasattr(value, "is_floating_point")
+    }
+
+
+def to_boxes(
+    scores: Sequence[float],
+    xyxy: Sequence[Sequence[float]],
+    labels: Sequence[str],
+    size: tuple[int, int],
+) -> list[Box]:
+    """Detections in pixels as ``Box`` es clipped to the image (height, width), best first."""
+    height, width = size
+    boxes = [
+        Box(
+            xyxy=(
+                min(max(float(x0), 0.0), width),
+                min(max(float(y0), 0.0), height),
+                min(max(float(x1), 0.0), width),
+                min(max(float(y1), 0.0), height),
+            ),
+            score=float(score),
+            label=label.strip(),
+        )
+        for score, (x0, y0, x1, y1), label in zip(scores, xyxy, labels, strict=True)
+    ]
+    return sorted(boxes, key=lambda box: -box.score)
+
+
+def prompt_box(box: Box | None, size: tuple[int, int]) -> list[float]:
+    """SAM's box prompt in pixels (x0, y0, x1, y1): the detection, or the whole image without one."""
+    if box is None:
+        height, width = size
+        return [0.0, 0.0, float(width), float(height)]
+    return [float(v) for v in box.xyxy]
+
+
+def best_mask(masks: np.ndarray, scores: np.ndarray) -> MaskPrediction:
+    """Of SAM's candidate masks (K, H, W) the one with the highest predicted IoU (K scores)."""
+    best = int(np.argmax(scores))
+    return MaskPrediction(mask=np.asarray(masks[best], dtype=bool), score=float(scores[best]))
+
+
+def checkpoint_file(path: str | Path, url: str) -> Path:
+    """``path`` if it is a file, else the error that says where the official weights come from."""
+    path = Path(path)
+    if not path.is_file():
+        raise NearidError(
+            f"checkpoint {str(path)!r} not found. Fetch it on a machine with a network: "
+            f"curl -L --create-dirs -o {path} {url}"
+        )
+    return path
