@@ -103,7 +103,7 @@ def save_tiny_groundingdino_py(directory: Path) -> dict[str, str]:
 
     The package names its Swin sizes (Swin-T is the smallest), so the backbone is a real Swin-T
     (28 M parameters); the transformer, queries and BERT are tiny. Returns ``checkpoint`` (a .pth
-    with the official ``{"model": state_dict}`` layout), ``model_config`` and ``text_encoder``.
+    with the official ``{"model": state_dict}`` layout), ``config_file`` and ``text_encoder``.
     """
     import groundingdino
     import torch
@@ -129,11 +129,13 @@ def save_tiny_groundingdino_py(directory: Path) -> dict[str, str]:
     args.text_encoder_type = str(text_encoder)
     torch.manual_seed(0)
     model = build_model(args).eval()
+    with torch.no_grad():  # spread the saturated random scores, as in save_tiny_gdino
+        model.transformer.decoder.norm.weight.mul_(0.1)
     checkpoint = directory / "groundingdino_tiny.pth"
     torch.save({"model": model.state_dict()}, checkpoint)
     return {
         "checkpoint": str(checkpoint),
-        "model_config": str(model_config),
+        "config_file": str(model_config),
         "text_encoder": str(text_encoder),
     }
 

@@ -1,4 +1,4 @@
-"""Choosing the near-identity concept: what the distractor should be instead of the reference subject.
+"""Choosing the near-identity concept: what the distractor shows instead of the reference subject.
 
 NearID did not publish how it chose the "similar but different" instance; here the choice is
 explicit, one of three strategies, and recorded in a ``Concept``:

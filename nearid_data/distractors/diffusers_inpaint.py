@@ -38,7 +38,7 @@ from nearid_data.errors import NearidError
 
 
 class DiffusionConfig(BackendConfig):
-    """Settings every diffusers inpainting generator takes (see the module docstring for geometry)."""
+    """Settings of every diffusers inpainting generator (geometry: see the module docstring)."""
 
     model: str = Field(description="hub id or local directory of a diffusers pipeline")
     revision: str | None = None
@@ -95,17 +95,22 @@ def paint_region(mask: np.ndarray, *, crop: str, padding: float) -> Region:
 
 
 def _place(lo: int, hi: int, size: int, limit: int) -> int:
-    """Start of a window of ``size`` centred on ``[lo, hi)`` (which it contains), inside ``[0, limit)``."""
+    """Start of a ``size`` window centred on ``[lo, hi)`` (containing it) within ``[0, limit)``."""
     return min(max((lo + hi - size) // 2, 0), limit - size)
 
 
 def working_size(width: int, height: int, *, resolution: int, multiple: int) -> tuple[int, int]:
-    """(width, height) of about ``resolution``² pixels with the aspect of ``width x height``."""
+    """(width, height) of about ``resolution``² pixels with the aspect of ``width x height``.
+
+    Each side is a multiple of ``multiple`` and at most ``2 * resolution``, so an extreme aspect
+    ratio cannot blow up the working size (it gets squeezed instead).
+    """
     scale = resolution / math.sqrt(width * height)
-    return (
-        max(multiple, round(width * scale / multiple) * multiple),
-        max(multiple, round(height * scale / multiple) * multiple),
-    )
+
+    def side(length: int) -> int:
+        return min(max(multiple, round(length * scale / multiple) * multiple), 2 * resolution)
+
+    return side(width), side(height)
 
 
 def _resize(array: np.ndarray, width: int, height: int, *, grow: int, shrink: int) -> np.ndarray:
@@ -126,7 +131,7 @@ def resize_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Bool mask resized so that every working pixel touching the mask is in it (never loses any)."""
+    """Bool mask resized so that every pixel touching the mask is in it (it never loses any)."""
     import cv2
 
     weights = _resize(
@@ -142,7 +147,7 @@ class _Job:
 
 
 class DiffusersInpaintGenerator(Generator):
-    """Paints requests with a diffusers inpainting pipeline; subclasses supply the pipeline specifics."""
+    """Paints requests with a diffusers inpainting pipeline; subclasses add the specifics."""
 
     Config: ClassVar[type[DiffusionConfig]] = DiffusionConfig
     pipeline_class: ClassVar[str]
@@ -244,7 +249,7 @@ class DiffusersInpaintGenerator(Generator):
                 for r, job in zip(requests, jobs, strict=True)
             ]
         )
-        # CPU generators: the same noise on every device, drawn per request so batching changes nothing.
+        # CPU generators: the same noise on any device; one per request, so batching changes nothing.
         generators = [self.torch.Generator("cpu").manual_seed(r.seed) for r in requests]
         with self.torch.inference_mode():
             result = self.pipe(

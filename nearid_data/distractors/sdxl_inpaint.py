@@ -1,8 +1,9 @@
 """Stable Diffusion XL inpainting (``StableDiffusionXLInpaintPipeline``).
 
-Config defaults are the model card's native settings, which NearID used (1024, 30 steps, CFG 8.0,
-strength 0.99); the preset ``sdxl-inpaint-nearid`` adds NearID's negative prompt. Both text encoders' embeddings, pooled ones included, are cached per prompt. An
-empty negative prompt is passed as none, so the pipeline's ``force_zeros_for_empty_prompt`` applies.
+Config defaults are NearID's settings (1024, 30 steps, CFG 8.0, strength 0.99; the model card
+suggests the same with 20 steps); the preset ``sdxl-inpaint-nearid`` adds NearID's negative
+prompt. Both text encoders' embeddings, pooled ones included, are cached per prompt. An empty
+negative prompt is passed as none, so the pipeline's ``force_zeros_for_empty_prompt`` applies.
 """
 
 from __future__ import annotations

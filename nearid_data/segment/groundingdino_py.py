@@ -43,7 +43,8 @@ class GroundingDinoPyDetector(Detector):
 
     class Config(GroundingSettings):
         checkpoint: str = "models/groundingdino_swint_ogc.pth"
-        model_config: str | None = Field(
+        # Not "model_config": pydantic reserves that name.
+        config_file: str | None = Field(
             None, description="the model's .py config; None: the package's GroundingDINO_SwinT_OGC.py"
         )
         text_encoder: str = Field(
@@ -65,7 +66,7 @@ class GroundingDinoPyDetector(Detector):
 
         checkpoint = checkpoint_file(config.checkpoint, OFFICIAL_CHECKPOINT)
         default_config = Path(groundingdino.__file__).parent / "config" / "GroundingDINO_SwinT_OGC.py"
-        model_config = Path(config.model_config) if config.model_config else default_config
+        model_config = Path(config.config_file) if config.config_file else default_config
         if not model_config.is_file():
             raise NearidError(f"GroundingDINO model config {str(model_config)!r} not found")
         args = _import("groundingdino.util.slconfig").SLConfig.fromfile(str(model_config))
