@@ -249,7 +249,7 @@ class DiffusersInpaintGenerator(Generator):
                 for r, job in zip(requests, jobs, strict=True)
             ]
         )
-        # CPU generators: the same noise on any device; one per request, so batching changes nothing.
+        # CPU generators: the same noise on any device; one per request, so batching changes none.
         generators = [self.torch.Generator("cpu").manual_seed(r.seed) for r in requests]
         with self.torch.inference_mode():
             result = self.pipe(
