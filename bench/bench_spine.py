@@ -28,9 +28,23 @@ def build_once(n_identities: int, workers: int, out: Path) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "nearid_data", "build", "--pipeline", "pipelines/demo.yaml",
-         "--out", str(out), "--workers", str(workers), "--set", f"source.n_identities={n_identities}"],
-        cwd=ROOT, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "nearid_data",
+            "build",
+            "--pipeline",
+            "pipelines/demo.yaml",
+            "--out",
+            str(out),
+            "--workers",
+            str(workers),
+            "--set",
+            f"source.n_identities={n_identities}",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
     )
     wall = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -44,8 +58,13 @@ def build_once(n_identities: int, workers: int, out: Path) -> dict:
             "bytes": summary["bytes"],
         }
     # ru_maxrss of children is the max over all children so far; each size runs largest-last.
-    return {"identities": n_identities, "workers": workers, "wall_s": round(wall, 2),
-            "peak_rss_mb": round(max(peak_kb, before) / 1024, 1), "stages": stages}
+    return {
+        "identities": n_identities,
+        "workers": workers,
+        "wall_s": round(wall, 2),
+        "peak_rss_mb": round(max(peak_kb, before) / 1024, 1),
+        "stages": stages,
+    }
 
 
 def copy_throughput(export_dir: Path, scratch: Path) -> float:
@@ -79,16 +98,22 @@ def main() -> None:
             result["copy_mb_per_s"] = round(copy_throughput(out / "export", scratch), 1)
             result["export_to_copy_ratio"] = round(export_mb_s / result["copy_mb_per_s"], 3)
             results.append(result)
-    print(f"| identities | workers | wall s | peak RSS MB | {' | '.join(results[0]['stages'])} (samples/s) | export MB/s | copy MB/s | ratio |")
+    print(
+        f"| identities | workers | wall s | peak RSS MB | {' | '.join(results[0]['stages'])} (samples/s) | export MB/s | copy MB/s | ratio |"
+    )
     print("|" + "---|" * (9 + len(results[0]["stages"]) - 5))
     for r in results:
         rates = " | ".join(str(s["samples_per_s"]) for s in r["stages"].values())
-        print(f"| {r['identities']} | {r['workers']} | {r['wall_s']} | {r['peak_rss_mb']} | {rates} | "
-              f"{r['export_mb_per_s']} | {r['copy_mb_per_s']} | {r['export_to_copy_ratio']} |")
+        print(
+            f"| {r['identities']} | {r['workers']} | {r['wall_s']} | {r['peak_rss_mb']} | {rates} | "
+            f"{r['export_mb_per_s']} | {r['copy_mb_per_s']} | {r['export_to_copy_ratio']} |"
+        )
     growth = results[1]["peak_rss_mb"] / results[0]["peak_rss_mb"] - 1
     print(f"\npeak RSS growth from N to 4N: {growth:+.1%}")
     (ROOT / "bench/results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "bench/results/spine.json").write_text(json.dumps({"runs": results, "rss_growth": growth}, indent=1))
+    (ROOT / "bench/results/spine.json").write_text(
+        json.dumps({"runs": results, "rss_growth": growth}, indent=1)
+    )
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def load_pretrained(loader: Callable[..., T], model: str, **kwargs: Any) -> T:
     """
     try:
         return loader(model, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as exc:
+    except (OSError, ValueError) as exc:
         raise NearidError(missing_model_message(model, exc)) from exc
 
 

@@ -26,7 +26,9 @@ def build(
     names = list(pipeline.stages) if stage == "all" else [stage]
     unknown = [n for n in names if n not in pipeline.stages]
     if unknown:
-        raise NearidError(f"unknown stage {unknown[0]!r}; this pipeline has: all, {', '.join(pipeline.stages)}")
+        raise NearidError(
+            f"unknown stage {unknown[0]!r}; this pipeline has: all, {', '.join(pipeline.stages)}"
+        )
     executor = LocalExecutor(workers=workers, device=device)
     summaries = []
     try:

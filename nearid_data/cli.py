@@ -34,17 +34,39 @@ def parser() -> argparse.ArgumentParser:
     main.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    build = commands.add_parser("build", help="run a pipeline's stages", epilog=EXAMPLES,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    build.add_argument("--pipeline", required=True, type=Path, help="pipeline YAML (see pipelines/)")
-    build.add_argument("--stage", default="all", help="one stage of the pipeline, or 'all' (default)")
-    build.add_argument("--out", type=Path, help="build directory (default: the pipeline's 'out', else build/<name>)")
+    build = commands.add_parser(
+        "build",
+        help="run a pipeline's stages",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    build.add_argument(
+        "--pipeline", required=True, type=Path, help="pipeline YAML (see pipelines/)"
+    )
+    build.add_argument(
+        "--stage", default="all", help="one stage of the pipeline, or 'all' (default)"
+    )
+    build.add_argument(
+        "--out",
+        type=Path,
+        help="build directory (default: the pipeline's 'out', else build/<name>)",
+    )
     build.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    build.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N for model stages (default cpu)")
+    build.add_argument(
+        "--device", default="cpu", help="cpu, cuda or cuda:N for model stages (default cpu)"
+    )
     build.add_argument("--force", action="store_true", help="rebuild the stage(s) from scratch")
-    build.add_argument("--strict", action="store_true", help="exit with code 3 if any input was rejected")
-    build.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a pipeline value, e.g. --set source.n_identities=100 (repeatable)")
+    build.add_argument(
+        "--strict", action="store_true", help="exit with code 3 if any input was rejected"
+    )
+    build.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a pipeline value, e.g. --set source.n_identities=100 (repeatable)",
+    )
 
     verify = commands.add_parser("verify", help="re-read and re-hash every shard of a build")
     verify.add_argument("directory", type=Path, help="a build directory or one stage's directory")
@@ -82,8 +104,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         for problem in report.problems:
             log.error("FAIL %s", problem)
         status = "FAILED" if report.problems else "ok"
-        log.info("verify %s: %d stages, %d shards, %d samples, %d problems", status,
-                 len(report.stages), report.shards, report.samples, len(report.problems))
+        log.info(
+            "verify %s: %d stages, %d shards, %d samples, %d problems",
+            status,
+            len(report.stages),
+            report.shards,
+            report.samples,
+            len(report.problems),
+        )
         return 1 if report.problems else 0
     if args.command == "inspect":
         from nearid_data.inspect_build import inspect_text
@@ -105,8 +133,14 @@ def _build(args: argparse.Namespace) -> int:
         raise NearidError("--workers must be at least 1")
     pipeline = PipelineConfig.load(args.pipeline, args.overrides)
     out = args.out or Path(pipeline.out or f"build/{pipeline.name}")
-    summaries = build(pipeline, out=out, stage=args.stage, workers=args.workers,
-                      device=args.device, force=args.force)
+    summaries = build(
+        pipeline,
+        out=out,
+        stage=args.stage,
+        workers=args.workers,
+        device=args.device,
+        force=args.force,
+    )
     rejected = sum(s.n_rejected for s in summaries)
     log.info("built %s in %s", pipeline.name, out)
     if args.strict and rejected:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from nearid_data.engine.stage import Stage, StageConfig, StageContext
 from nearid_data.errors import NearidError
 from nearid_data.sample import JSON_FIELD
@@ -63,7 +64,9 @@ class PipelineConfig(StrictModel):
         from nearid_data.stages import STAGES
 
         if name not in self.stages:
-            raise NearidError(f"stage {name!r} is not in pipeline {self.name!r}: {list(self.stages)}")
+            raise NearidError(
+                f"stage {name!r} is not in pipeline {self.name!r}: {list(self.stages)}"
+            )
         ctx = StageContext(build_dir=build_dir, pipeline=self, upstream=upstream, device=device)
         return STAGES.load(name)(self.stage_config(name), ctx)
 
@@ -89,7 +92,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise NearidError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
-        raise NearidError(f"{path}: a pipeline is a YAML mapping with 'name', 'source' and 'stages'")
+        raise NearidError(
+            f"{path}: a pipeline is a YAML mapping with 'name', 'source' and 'stages'"
+        )
     return raw
 
 

@@ -9,7 +9,9 @@ from nearid_data.verify import stage_dirs
 
 
 def inspect_text(directory: Path) -> str:
-    lines = [f"{'stage':<12} {'in':>7} {'kept':>7} {'rejected':>8} {'shards':>6} {'MB':>9} {'wall s':>7}"]
+    lines = [
+        f"{'stage':<12} {'in':>7} {'kept':>7} {'rejected':>8} {'shards':>6} {'MB':>9} {'wall s':>7}"
+    ]
     reasons = []
     for stage_dir in stage_dirs(directory):
         summary = read_summary(stage_dir)
@@ -18,7 +20,9 @@ def inspect_text(directory: Path) -> str:
             f"{summary.stage:<12} {summary.n_in:>7} {summary.n_kept:>7} {summary.n_rejected:>8} "
             f"{len(summary.shards):>6} {summary.bytes / 1e6:>9.2f} {summary.wall_s:>7.1f}"
         )
-        reasons.extend(f"  {summary.stage}: {r} x{n}" for r, n in summary.rejected_by_reason.items())
+        reasons.extend(
+            f"  {summary.stage}: {r} x{n}" for r, n in summary.rejected_by_reason.items()
+        )
     if reasons:
         lines += ["", "rejections by reason:", *reasons]
     return "\n".join(lines)

@@ -60,9 +60,13 @@ def verify(directory: Path) -> VerifyReport:
         field_sets: set[tuple[str, ...]] = set()
         for entry in summary.shards:
             shards += 1
-            samples += _verify_shard(stage_dir, summary, entry.unit, problems, field_sets if uniform else None)
+            samples += _verify_shard(
+                stage_dir, summary, entry.unit, problems, field_sets if uniform else None
+            )
         if len(field_sets) > 1:
-            problems.append(Problem(stage_dir.name, f"samples have differing field sets: {sorted(field_sets)}"))
+            problems.append(
+                Problem(stage_dir.name, f"samples have differing field sets: {sorted(field_sets)}")
+            )
     return VerifyReport([d.name for d in dirs], shards, samples, problems)
 
 
@@ -86,7 +90,9 @@ def _verify_shard(
         return 0
     data = tar.read_bytes()
     if len(data) != manifest.bytes:
-        problems.append(Problem(where, f"size {len(data)} != {manifest.bytes} recorded (truncated?)"))
+        problems.append(
+            Problem(where, f"size {len(data)} != {manifest.bytes} recorded (truncated?)")
+        )
     if hashlib.sha256(data).hexdigest() != manifest.sha256 or manifest.sha256 != entry.sha256:
         problems.append(Problem(where, "sha256 differs from the manifest"))
     expected = {row.key: row.fields for row in manifest.rows if row.status == "kept"}

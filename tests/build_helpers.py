@@ -20,5 +20,11 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 def shard_bytes(build_dir: Path) -> dict[str, bytes]:
     """Every tar of every stage, plus the export's indexes and card, by relative path."""
-    paths = [*build_dir.rglob("*.tar"), *build_dir.glob("export/*.wids.json"), build_dir / "export/README.md"]
-    return {p.relative_to(build_dir).as_posix(): p.read_bytes() for p in sorted(paths) if p.exists()}
+    paths = [
+        *build_dir.rglob("*.tar"),
+        *build_dir.glob("export/*.wids.json"),
+        build_dir / "export/README.md",
+    ]
+    return {
+        p.relative_to(build_dir).as_posix(): p.read_bytes() for p in sorted(paths) if p.exists()
+    }

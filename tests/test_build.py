@@ -103,8 +103,16 @@ def test_changed_config_rebuilds_downstream_and_drops_stale_shards(tmp_path: Pat
 
 
 def test_one_stage_needs_its_upstream(tmp_path: Path) -> None:
-    result = cli("build", "--pipeline", str(write_pipeline(tmp_path / "p.yaml")), "--out",
-                 str(tmp_path / "b"), "--stage", "segment", check=False)
+    result = cli(
+        "build",
+        "--pipeline",
+        str(write_pipeline(tmp_path / "p.yaml")),
+        "--out",
+        str(tmp_path / "b"),
+        "--stage",
+        "segment",
+        check=False,
+    )
     assert result.returncode == 2
     assert "--stage ingest" in result.stderr
 
@@ -125,7 +133,11 @@ def test_verify_names_the_broken_shard(built: Path, tmp_path: Path) -> None:
     tar2.write_bytes(tar2.read_bytes()[:1500])
     copy3, tar3 = broken("missing")
     tar3.unlink()
-    for directory, shard, words in ((copy, tar, "sha256"), (copy2, tar2, "size"), (copy3, tar3, "missing")):
+    for directory, shard, words in (
+        (copy, tar, "sha256"),
+        (copy2, tar2, "size"),
+        (copy3, tar3, "missing"),
+    ):
         result = cli("verify", str(directory), check=False)
         assert result.returncode == 1
         assert shard.name in result.stderr and words in result.stderr
@@ -151,7 +163,9 @@ def test_export_loads_in_webdataset_wids_and_datasets(built: Path) -> None:
     summary = read_summary(export)
     assert summary is not None and sum(counts.values()) == summary.n_kept
     train = datasets.load_dataset(
-        "webdataset", data_files={"train": str(export / "data/train/*.tar")}, split="train",
+        "webdataset",
+        data_files={"train": str(export / "data/train/*.tar")},
+        split="train",
         cache_dir=str(built / "hf_cache"),
     )
     assert len(train) == counts["train"]

@@ -11,13 +11,30 @@ from tests.conftest import TINY_DEMO, tiny_pipeline
     ("override", "message"),
     [
         ({"stages": {**TINY_DEMO["stages"], "segment": {"dilate": 3}}}, "stages.segment.dilate"),
-        ({"stages": {**TINY_DEMO["stages"], "segment": {"min_area": "big"}}}, "stages.segment.min_area"),
+        (
+            {"stages": {**TINY_DEMO["stages"], "segment": {"min_area": "big"}}},
+            "stages.segment.min_area",
+        ),
         ({"source": {"name": "demo", "n_identities": 0}}, "source.n_identities"),
         ({"source": {"name": "nope"}}, "unknown source 'nope'"),
-        ({"stages": {**TINY_DEMO["stages"], "segment": {"segmenter": {"name": "sam", "kind": "vit_q"}}}},
-         "stages.segment.segmenter.kind"),
-        ({"stages": {**TINY_DEMO["stages"], "distractors": {"generators": [{"name": "cut_paste", "fil": 1}]}}},
-         "generators.0.fil"),
+        (
+            {
+                "stages": {
+                    **TINY_DEMO["stages"],
+                    "segment": {"segmenter": {"name": "sam", "kind": "vit_q"}},
+                }
+            },
+            "stages.segment.segmenter.kind",
+        ),
+        (
+            {
+                "stages": {
+                    **TINY_DEMO["stages"],
+                    "distractors": {"generators": [{"name": "cut_paste", "fil": 1}]},
+                }
+            },
+            "generators.0.fil",
+        ),
         ({"stages": {"ingest": {}, "distractors": {}}}, "needs fields"),
         ({"stages": {"mystery": {}}}, "unknown stage 'mystery'"),
     ],

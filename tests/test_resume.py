@@ -21,8 +21,19 @@ PIPELINE = {**TINY_DEMO, "source": {**TINY_DEMO["source"], "n_identities": 12}}
 
 def _start(pipeline: Path, out: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "nearid_data", "build", "--pipeline", str(pipeline), "--out", str(out)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "nearid_data",
+            "build",
+            "--pipeline",
+            str(pipeline),
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 

@@ -53,7 +53,9 @@ class Catalog:
         for entry in self.summary.shards:
             manifest = read_manifest(manifest_path(self.stage_dir, entry.unit))
             rows.extend(
-                CatalogRow(r.key, r.identity, r.category, r.view, r.caption, entry.unit, r.split, r.bytes)
+                CatalogRow(
+                    r.key, r.identity, r.category, r.view, r.caption, entry.unit, r.split, r.bytes
+                )
                 for r in manifest.rows
                 if r.status == "kept"
             )

@@ -137,4 +137,5 @@ class Executor(ABC):
     def map(self, task: StageTask, units: Sequence[WorkUnit]) -> Iterator[ShardManifest]: ...
 
     def close(self) -> None:
-        """Release workers."""
+        """Release workers; an executor without any has nothing to do."""
+        return None

@@ -35,7 +35,9 @@ class SampleRow(StrictModel):
     detail: str | None = None
     split: str | None = None
     qa: dict[str, Any] = Field(default_factory=dict)
-    fields: dict[str, str] = Field(default_factory=dict, description="field name -> sha256 of its bytes")
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="field name -> sha256 of its bytes"
+    )
     bytes: int = 0
 
 
@@ -116,9 +118,7 @@ def write_model(path: Path, record: StrictModel) -> None:
     write_json_atomic(path, record.model_dump(mode="json"))
 
 
-def summarize(
-    manifests: list[ShardManifest], **provenance: Any
-) -> StageSummary:
+def summarize(manifests: list[ShardManifest], **provenance: Any) -> StageSummary:
     reasons: Counter[str] = Counter()
     for manifest in manifests:
         reasons.update(manifest.rejected_by_reason())

@@ -35,8 +35,18 @@ from nearid_data.seeding import derive_seed
 log = logging.getLogger("nearid_data")
 
 FORMAT_VERSION = 1
-_VERSIONED = ("nearid-data", "numpy", "opencv-python-headless", "pillow", "pydantic", "torch",
-              "transformers", "diffusers", "segment-anything", "groundingdino-py")
+_VERSIONED = (
+    "nearid-data",
+    "numpy",
+    "opencv-python-headless",
+    "pillow",
+    "pydantic",
+    "torch",
+    "transformers",
+    "diffusers",
+    "segment-anything",
+    "groundingdino-py",
+)
 
 
 def stage_fingerprint(stage: Stage) -> str:
@@ -56,7 +66,9 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def run_stage(stage: Stage, pipeline_raw: dict, executor: Executor, *, force: bool = False) -> StageSummary:
+def run_stage(
+    stage: Stage, pipeline_raw: dict, executor: Executor, *, force: bool = False
+) -> StageSummary:
     started = time.perf_counter()
     stage_dir = stage.ctx.stage_dir(stage.name)
     if force and stage_dir.exists():
@@ -126,4 +138,3 @@ def _remove_stale(stage_dir: Path, planned: set[str]) -> None:
         if unit not in planned:
             log.info("removing stale %s", path)
             path.unlink()
-

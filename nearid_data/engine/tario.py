@@ -28,7 +28,9 @@ def encode_field(name: str, value: object) -> bytes:
         return dump_json(value)
     if isinstance(value, bytes):
         return value
-    raise TypeError(f"field {name!r} must be bytes (or a dict for 'json'), got {type(value).__name__}")
+    raise TypeError(
+        f"field {name!r} must be bytes (or a dict for 'json'), got {type(value).__name__}"
+    )
 
 
 def field_bytes(sample: Sample) -> dict[str, bytes]:

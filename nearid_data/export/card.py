@@ -11,7 +11,9 @@ from nearid_data.engine.atomic import write_bytes_atomic
 from nearid_data.export.shards import manifests_by_split
 
 
-def card_text(name: str, seed: int, license_id: str, fields: list[str], counts: dict[str, dict[str, int]]) -> str:
+def card_text(
+    name: str, seed: int, license_id: str, fields: list[str], counts: dict[str, dict[str, int]]
+) -> str:
     front = {
         "license": license_id,
         "pretty_name": name,
@@ -24,7 +26,8 @@ def card_text(name: str, seed: int, license_id: str, fields: list[str], counts: 
         ],
     }
     rows = "\n".join(
-        f"| {split} | {c['identities']} | {c['samples']} | {c['shards']} |" for split, c in counts.items()
+        f"| {split} | {c['identities']} | {c['samples']} | {c['shards']} |"
+        for split, c in counts.items()
     )
     field_list = ", ".join(f"`{f}`" for f in fields)
     return f"""---
@@ -69,7 +72,9 @@ def write_card(export_dir: Path, pipeline: Any, config: Any, fields: list[str]) 
             "samples": sum(m.n_kept for m in manifests),
             "shards": sum(1 for m in manifests if m.n_kept),
         }
-    text = card_text(config.pretty_name or pipeline.name, pipeline.seed, config.license, fields, counts)
+    text = card_text(
+        config.pretty_name or pipeline.name, pipeline.seed, config.license, fields, counts
+    )
     path = export_dir / "README.md"
     write_bytes_atomic(path, text.encode("utf-8"))
     return path

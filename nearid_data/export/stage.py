@@ -20,7 +20,7 @@ from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
 from nearid_data.errors import Rejection
 from nearid_data.export.card import write_card
 from nearid_data.export.wids_index import write_wids_indexes
-from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample
+from nearid_data.sample import JSON_FIELD, KEY_FIELD
 
 SPLIT_ORDER = ("train", "val", "test")
 BASE_FIELDS = ("image.png", "mask.png", "inpaint_mask.png")

@@ -28,7 +28,12 @@ def write_wids_indexes(export_dir: Path) -> list[Path]:
         path = export_dir / f"{split}.wids.json"
         write_json_atomic(
             path,
-            {"__kind__": "wids-shard-index-v1", "wids_version": 1, "name": split, "shardlist": shardlist},
+            {
+                "__kind__": "wids-shard-index-v1",
+                "wids_version": 1,
+                "name": split,
+                "shardlist": shardlist,
+            },
         )
         written.append(path)
     return written

@@ -82,7 +82,9 @@ class SegmentStage(Stage):
 
     def process(self, samples: Sequence[Sample]) -> Iterable[Outcome]:
         views = [self._decode(sample) for sample in samples]
-        needs_model = [v for v in views if v.source_mask is None or self.config.source_masks != "keep"]
+        needs_model = [
+            v for v in views if v.source_mask is None or self.config.source_masks != "keep"
+        ]
         predictions = dict(zip(map(id, needs_model), self._predict(needs_model), strict=True))
         for view in views:
             prediction = predictions.get(id(view))
@@ -95,7 +97,9 @@ class SegmentStage(Stage):
         source_mask = decode_mask_png(sample["mask.png"]) if "mask.png" in sample else None
         return _View(sample, decode_png(sample["image.png"]), source_mask)
 
-    def _predict(self, views: list[_View]) -> list[tuple[MaskPrediction, Box | None, str] | Rejection]:
+    def _predict(
+        self, views: list[_View]
+    ) -> list[tuple[MaskPrediction, Box | None, str] | Rejection]:
         """Per view: (mask prediction, box used, prompt), or the rejection why there is none."""
         if not views:
             return []
@@ -106,7 +110,9 @@ class SegmentStage(Stage):
         else:
             boxes = [_source_box(v.sample) for v in views]
         results: list[Any] = [
-            Rejection("no_box", f"no {p!r} above the detector's thresholds") if self.detector and b is None else None
+            Rejection("no_box", f"no {p!r} above the detector's thresholds")
+            if self.detector and b is None
+            else None
             for p, b in zip(prompts, boxes, strict=True)
         ]
         todo = [i for i, r in enumerate(results) if r is None]
@@ -118,7 +124,10 @@ class SegmentStage(Stage):
     def _prompt(self, sample: Sample) -> str:
         info = meta(sample)
         return build_prompt(
-            info["category"], info.get("caption"), override=self.config.prompt, use=self.config.prompt_from
+            info["category"],
+            info.get("caption"),
+            override=self.config.prompt,
+            use=self.config.prompt_from,
         )
 
     def _finish(self, view: _View, prediction: Any) -> Kept:
@@ -136,14 +145,22 @@ class SegmentStage(Stage):
         if not mask.any():
             raise Rejection("empty_mask", "the segmenter found no subject")
         if figures["area"] < self.config.min_area:
-            raise Rejection("mask_too_small", f"area {figures['area']:.4f} < {self.config.min_area}")
+            raise Rejection(
+                "mask_too_small", f"area {figures['area']:.4f} < {self.config.min_area}"
+            )
         if figures["area"] > self.config.max_area:
-            raise Rejection("mask_too_large", f"area {figures['area']:.4f} > {self.config.max_area}")
+            raise Rejection(
+                "mask_too_large", f"area {figures['area']:.4f} > {self.config.max_area}"
+            )
         if self.config.reject_border and figures["touches_border"]:
             raise Rejection("subject_cut_by_border", "the mask touches the image border")
         inpaint = masks.dilate(mask, self.config.dilate_px)
         fields = {"mask.png": encode_png(mask), "inpaint_mask.png": encode_png(inpaint)}
-        segment_meta = {**figures, "dilate_px": self.config.dilate_px, "bbox": list(masks.bbox(mask) or ())}
+        segment_meta = {
+            **figures,
+            "dilate_px": self.config.dilate_px,
+            "bbox": list(masks.bbox(mask) or ()),
+        }
         return Kept(with_fields(view.sample, fields, segment=segment_meta), figures)
 
 
@@ -151,11 +168,16 @@ def _figures(view: _View, prediction: Any) -> dict[str, Any]:
     if prediction is None or isinstance(prediction, Rejection):
         return {}
     mask_prediction, box, prompt = prediction
-    figures: dict[str, Any] = {"mask_score": round(float(mask_prediction.score), 6), "prompt": prompt}
+    figures: dict[str, Any] = {
+        "mask_score": round(float(mask_prediction.score), 6),
+        "prompt": prompt,
+    }
     if box is not None:
         figures.update(box=[round(v, 2) for v in box.xyxy], box_score=round(float(box.score), 6))
     if view.source_mask is not None:
-        figures["iou_vs_source"] = round(masks.iou(masks.clean(mask_prediction.mask), view.source_mask), 6)
+        figures["iou_vs_source"] = round(
+            masks.iou(masks.clean(mask_prediction.mask), view.source_mask), 6
+        )
     return figures
 
 

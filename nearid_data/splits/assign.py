@@ -50,7 +50,9 @@ def assign_splits(
     assert sizes is not None
     spread = {}
     for name, size in sizes.items():
-        tie_order = [categories[i] for i in rng_for(seed, "splits", name).permutation(len(categories))]
+        tie_order = [
+            categories[i] for i in rng_for(seed, "splits", name).permutation(len(categories))
+        ]
         spread[name] = largest_remainder(size, counts, tie_order)
     assignment: dict[str, str] = {}
     for category in categories:

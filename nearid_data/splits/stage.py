@@ -7,6 +7,7 @@ views are rejected with ``too_few_views``. Every other view gets its identity's 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+
 from pydantic import Field, model_validator
 
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
@@ -57,6 +58,8 @@ class SplitsStage(Stage):
             split = self.assignment.get(identity)
             if split is None:
                 found = self.view_counts.get(identity, 0)
-                yield Rejected.of(sample, Rejection("too_few_views", f"{found} < {self.config.min_views}"))
+                yield Rejected.of(
+                    sample, Rejection("too_few_views", f"{found} < {self.config.min_views}")
+                )
                 continue
             yield Kept(with_fields(sample, {}, split=split, n_views=self.view_counts[identity]), {})

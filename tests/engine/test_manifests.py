@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_committed_schemas_match_the_records() -> None:
     for name in SCHEMAS:
         committed = json.loads((ROOT / "manifests" / name).read_text())
-        assert committed == schema_of(name), f"regenerate with: python -m nearid_data schemas ({name})"
+        assert committed == schema_of(name), (
+            f"regenerate with: python -m nearid_data schemas ({name})"
+        )
 
 
 def test_a_built_manifest_validates_against_its_schema(tmp_path: Path) -> None:

@@ -7,7 +7,11 @@ from nearid_data.engine.tario import ShardIndex, ShardWriter, read_samples
 
 def _samples(n: int) -> list[dict]:
     return [
-        {"__key__": f"id{i}_v000", "image.png": bytes([i]) * (100 + i), "json": {"i": i, "z": [1, 2]}}
+        {
+            "__key__": f"id{i}_v000",
+            "image.png": bytes([i]) * (100 + i),
+            "json": {"i": i, "z": [1, 2]},
+        }
         for i in range(n)
     ]
 

@@ -48,25 +48,35 @@ def folder(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return root, expected
 
 
-def test_every_file_is_kept_or_rejected_with_its_reason(folder: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+def test_every_file_is_kept_or_rejected_with_its_reason(
+    folder: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
     root, expected = folder
     out = tmp_path / "build"
     build(PipelineConfig.from_dict(_pipeline(root)), out=out)
     summary = read_summary(out / "ingest")
     assert summary is not None
-    rows = [r for e in summary.shards for r in read_manifest(manifest_path(out / "ingest", e.unit)).rows]
+    rows = [
+        r for e in summary.shards for r in read_manifest(manifest_path(out / "ingest", e.unit)).rows
+    ]
     n_files = len(expected) + 3  # two good views and a text file beside the bad images
     assert summary.n_in == len(rows) == n_files
     by_reason = {r.reason for r in rows if r.status == "rejected"}
     rejected_expected = {v for v in expected.values() if not v.startswith("ok")}
     assert by_reason == rejected_expected | {"unsupported_extension"}
-    kept_notes = sorted(",".join(r.qa["notes"]) for r in rows if r.status == "kept" and r.identity != "plain mug")
-    assert kept_notes == sorted(v.removeprefix("ok:") for v in expected.values() if v.startswith("ok"))
+    kept_notes = sorted(
+        ",".join(r.qa["notes"]) for r in rows if r.status == "kept" and r.identity != "plain mug"
+    )
+    assert kept_notes == sorted(
+        v.removeprefix("ok:") for v in expected.values() if v.startswith("ok")
+    )
     plain = [r for r in rows if r.identity == "plain mug" and r.status == "kept"]
     assert {r.category for r in plain} == {"mug"} and {r.caption for r in plain} == {"a plain mug"}
 
 
-def test_source_masks_travel_with_their_image(folder: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+def test_source_masks_travel_with_their_image(
+    folder: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
     root, _ = folder
     out = tmp_path / "build"
     build(PipelineConfig.from_dict(_pipeline(root)), out=out)

@@ -18,7 +18,9 @@ def test_largest_remainder_sums_and_is_proportional() -> None:
 
 def test_fractions_are_stratified_and_every_identity_assigned_once() -> None:
     identities = _identities({"mug": 40, "shoe": 20})
-    assignment = assign_splits(identities, seed=3, fractions={"train": 0.8, "val": 0.1, "test": 0.1})
+    assignment = assign_splits(
+        identities, seed=3, fractions={"train": 0.8, "val": 0.1, "test": 0.1}
+    )
     assert set(assignment) == {i for group in identities.values() for i in group}
     per = Counter((i.split("-")[0], s) for i, s in assignment.items())
     assert per[("mug", "train")] == 32 and per[("shoe", "train")] == 16
@@ -26,8 +28,11 @@ def test_fractions_are_stratified_and_every_identity_assigned_once() -> None:
 
 
 def test_small_categories_still_fill_small_splits() -> None:
-    assignment = assign_splits(_identities({c: 2 for c in "abcd"}), seed=0,
-                               fractions={"train": 0.5, "val": 0.25, "test": 0.25})
+    assignment = assign_splits(
+        _identities({c: 2 for c in "abcd"}),
+        seed=0,
+        fractions={"train": 0.5, "val": 0.25, "test": 0.25},
+    )
     assert Counter(assignment.values()) == {"train": 4, "val": 2, "test": 2}
 
 
