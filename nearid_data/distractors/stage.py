@@ -117,11 +117,12 @@ class DistractorsStage(Stage):
             )
             for spec in self.config.generators
         }
-        catalog = self.upstream_catalog
-        self.infos = {
-            identity: IdentityInfo(identity, rows[0].category, rows[0].caption)
-            for identity, rows in catalog.by_identity.items()
-        }
+        self.infos: dict[str, IdentityInfo] = {}
+        self.by_category: dict[str, list[IdentityInfo]] = {}
+        for identity, rows in sorted(self.upstream_catalog.by_identity.items()):
+            info = IdentityInfo(identity, rows[0].category, rows[0].caption)
+            self.infos[identity] = info
+            self.by_category.setdefault(info.category, []).append(info)
 
     def process(self, samples: Sequence[Sample]) -> Iterable[Outcome]:
         views = [
@@ -189,7 +190,7 @@ class DistractorsStage(Stage):
         seed = self.ctx.pipeline.seed
         rng = rng_for(seed, self.name, gid, key, view.attempt)
         reference = self.infos[meta(view.sample)["identity"]]
-        siblings = [i for i in self.infos.values() if i.category == reference.category]
+        siblings = self.by_category[reference.category]
         strategy = "sibling" if generator.needs_donor else self.config.concept
         concept = choose_concept(strategy, reference, siblings, rng, prompts=self.config.prompts)
         donor = self._donor(concept, rng) if generator.needs_donor else None

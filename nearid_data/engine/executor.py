@@ -49,12 +49,14 @@ class UnitFailed(Exception):
         self.stage, self.unit, self.cause = stage, unit, cause
 
 
-_WORKER_STAGES: dict[str, Stage] = {}
+_WORKER_STAGES: dict[tuple[str, str, str], Stage] = {}
 
 
 def worker_stage(task: StageTask) -> Stage:
     """The stage for ``task`` in this process, built and set up once."""
-    stage = _WORKER_STAGES.get(task.fingerprint)
+    # The build directory is part of the key: the same config built elsewhere reads other inputs.
+    cache_key = (task.fingerprint, task.build_dir, task.device)
+    stage = _WORKER_STAGES.get(cache_key)
     if stage is None:
         from nearid_data.config import PipelineConfig
 
@@ -62,7 +64,7 @@ def worker_stage(task: StageTask) -> Stage:
         stage = pipeline.build_stage(task.stage, Path(task.build_dir), task.upstream, task.device)
         stage.setup()
         _WORKER_STAGES.clear()  # one stage's models at a time per worker
-        _WORKER_STAGES[task.fingerprint] = stage
+        _WORKER_STAGES[cache_key] = stage
     return stage
 
 

@@ -150,9 +150,14 @@ def index_shard(path: Path) -> dict[str, dict[str, tuple[int, int]]]:
 
 
 class ShardIndex:
-    """Random access to samples by (shard path, key), with a small LRU of shard indexes."""
+    """Random access to samples by (shard path, key), with an LRU of shard indexes.
 
-    def __init__(self, capacity: int = 8) -> None:
+    An index is a few hundred bytes per sample, and donors and export regrouping jump between all
+    shards of a stage, so the LRU is sized to hold every shard of a typical build: re-scanning
+    tar headers on each miss would make those stages slower as datasets grow.
+    """
+
+    def __init__(self, capacity: int = 1024) -> None:
         self.capacity = capacity
         self._indexes: OrderedDict[Path, dict[str, dict[str, tuple[int, int]]]] = OrderedDict()
 
