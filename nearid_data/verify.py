@@ -43,10 +43,20 @@ def stage_dirs(directory: Path) -> list[Path]:
     """``directory`` itself when it is a stage, else its stage subdirectories."""
     if (directory / SUMMARY_NAME).exists():
         return [directory]
-    found = sorted(p.parent for p in directory.glob(f"*/{SUMMARY_NAME}"))
+    found = {p.parent.name: p.parent for p in directory.glob(f"*/{SUMMARY_NAME}")}
     if not found:
         raise NearidError(f"{directory} holds no built stage (no {SUMMARY_NAME} found)")
-    return found
+    upstream = {name: summary.upstream for name in found if (summary := read_summary(found[name]))}
+    return sorted(found.values(), key=lambda d: (_depth(d.name, upstream), d.name))
+
+
+def _depth(stage: str, upstream: dict[str, str | None]) -> int:
+    """How many stages precede ``stage`` in its build (pipeline order)."""
+    depth, seen = 0, {stage}
+    while (stage := upstream.get(stage) or "") and stage not in seen:
+        seen.add(stage)
+        depth += 1
+    return depth
 
 
 def verify(directory: Path) -> VerifyReport:
