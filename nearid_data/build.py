@@ -23,12 +23,13 @@ def build(
     device: str = "cpu",
     force: bool = False,
 ) -> list[StageSummary]:
-    names = list(pipeline.stages) if stage == "all" else [stage]
+    """Run ``stage`` (a stage of the pipeline) or ``all`` of them; ``verify`` runs none (the CLI
+    verifies after ``all`` and ``verify``)."""
+    names = {"all": list(pipeline.stages), "verify": []}.get(stage, [stage])
     unknown = [n for n in names if n not in pipeline.stages]
     if unknown:
-        raise NearidError(
-            f"unknown stage {unknown[0]!r}; this pipeline has: all, {', '.join(pipeline.stages)}"
-        )
+        known = ", ".join(["all", *pipeline.stages, "verify"])
+        raise NearidError(f"unknown stage {unknown[0]!r}; this pipeline has: {known}")
     executor = LocalExecutor(workers=workers, device=device)
     summaries = []
     try:

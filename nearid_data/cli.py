@@ -44,7 +44,9 @@ def parser() -> argparse.ArgumentParser:
         "--pipeline", required=True, type=Path, help="pipeline YAML (see pipelines/)"
     )
     build.add_argument(
-        "--stage", default="all", help="one stage of the pipeline, or 'all' (default)"
+        "--stage",
+        default="all",
+        help="one stage of the pipeline, 'verify', or 'all' (default: every stage, then verify)",
     )
     build.add_argument(
         "--out",
@@ -125,6 +127,24 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(directory: Path) -> int:
+    from nearid_data.verify import verify
+
+    report = verify(directory)
+    for problem in report.problems:
+        log.error("FAIL %s", problem)
+    status = "FAILED" if report.problems else "ok"
+    log.info(
+        "verify %s: %d stages, %d shards, %d samples, %d problems",
+        status,
+        len(report.stages),
+        report.shards,
+        report.samples,
+        len(report.problems),
+    )
+    return 1 if report.problems else 0
+
+
 def _build(args: argparse.Namespace) -> int:
     from nearid_data.build import build
     from nearid_data.config import PipelineConfig
@@ -142,7 +162,10 @@ def _build(args: argparse.Namespace) -> int:
         force=args.force,
     )
     rejected = sum(s.n_rejected for s in summaries)
-    log.info("built %s in %s", pipeline.name, out)
+    if summaries:
+        log.info("built %s in %s", pipeline.name, out)
+    if args.stage in ("all", "verify") and _verify(out):
+        return 1
     if args.strict and rejected:
         log.error("--strict: %d inputs were rejected (see the manifests)", rejected)
         return 3
