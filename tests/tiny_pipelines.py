@@ -45,7 +45,8 @@ def write_clip_tokenizer_files(directory: Path) -> Path:
     return directory
 
 
-def _clip_tokenizer() -> Any:
+def clip_tokenizer() -> Any:
+    """A CLIP tokenizer over the byte-level vocabulary (any model size: content does not matter)."""
     from transformers import CLIPTokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,7 +123,7 @@ def save_tiny_sd_inpaint(directory: Path) -> Path:
         scheduler=PNDMScheduler(skip_prk_steps=True, steps_offset=1),
         vae=_vae(),
         text_encoder=CLIPTextModel(_clip_config()),
-        tokenizer=_clip_tokenizer(),
+        tokenizer=clip_tokenizer(),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
@@ -153,9 +154,9 @@ def save_tiny_sdxl_inpaint(directory: Path) -> Path:
         ),
         vae=_vae(),
         text_encoder=CLIPTextModel(_clip_config()),
-        tokenizer=_clip_tokenizer(),
+        tokenizer=clip_tokenizer(),
         text_encoder_2=CLIPTextModelWithProjection(_clip_config(projection_dim=32)),
-        tokenizer_2=_clip_tokenizer(),
+        tokenizer_2=clip_tokenizer(),
         requires_aesthetics_score=False,
     )
     pipe.save_pretrained(directory)
@@ -206,7 +207,7 @@ def save_tiny_flux_fill(directory: Path) -> Path:
             use_post_quant_conv=False,
         ),
         text_encoder=CLIPTextModel(_clip_config(projection_dim=32)),
-        tokenizer=_clip_tokenizer(),
+        tokenizer=clip_tokenizer(),
         text_encoder_2=t5,
         tokenizer_2=_t5_tokenizer(),
         transformer=transformer,

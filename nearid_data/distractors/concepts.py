@@ -10,7 +10,8 @@ explicit, one of three strategies, and recorded in a ``Concept``:
 - ``perturb``: the reference caption with 1 to ``max_swaps`` attribute words (colour, material,
   pattern, shape) swapped for other words of the same attribute class, so the distractor keeps the
   subject's kind and most of its description. With no attribute word in the caption, one attribute
-  is added instead ("..., a striped mug").
+  is added instead ("..., a striped mug"). Word-level: in "a mug on a plain table" the swap may hit
+  the table; captions that describe only the subject work best.
 - ``list``: one of the given prompts; ``{category}`` in a prompt is replaced by the category.
 
 All draws come from the caller's ``rng``: the same generator state gives the same concept.

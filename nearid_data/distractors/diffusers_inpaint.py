@@ -7,13 +7,11 @@ working size with one seeded ``torch.Generator`` per request (so a batch paints 
 would), and caching prompt embeddings per distinct (prompt, negative prompt). A subclass names its
 pipeline class, encodes one prompt, and adds its own call arguments.
 
-Geometry. ``crop: full`` paints the whole image; ``crop: subject`` a square around the bounding box
-of ``mask``, grown on each side by ``crop_padding`` times the box's longer side, shifted to lie in
-the image (a rectangle when the image is narrower than the square). That region is resized to a
-working size of about ``resolution``² pixels with the region's aspect ratio, both sides rounded to
-multiples of 8x the VAE scale factor (64 for SD, SDXL and FLUX: the latent grid then stays
-divisible through every down block), painted, and resized back. Outside the region the output is
-the input, bit for bit; inside it is the raw painted image (the stage composites and runs QA).
+Geometry (``inpaint_geometry``): ``crop: full`` paints the whole image, ``crop: subject`` a padded
+square around the mask; either is resized to about ``resolution``² pixels on a grid of 8x the VAE
+scale factor (64 for SD, SDXL and FLUX), painted, and resized back into place. Outside that region
+the output is the input, bit for bit; inside it is the raw painted image (the stage composites and
+runs QA).
 
 Output size. NearID downsampled every output to 512 (Lanczos); that belongs to export, which resizes
 the reference and the distractor together so they stay pixel-aligned. A generator always returns
@@ -22,7 +20,6 @@ the request image's size.
 
 from __future__ import annotations
 
-import math
 from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -34,6 +31,14 @@ from pydantic import Field, PositiveInt
 
 from nearid_data.backend import BackendConfig, import_optional, load_pretrained
 from nearid_data.distractors.base import Generator, InpaintRequest
+from nearid_data.distractors.inpaint_geometry import (
+    Region,
+    paint_region,
+    paste_region,
+    resize_image,
+    resize_mask,
+    working_size,
+)
 from nearid_data.errors import NearidError
 
 
@@ -53,91 +58,15 @@ class DiffusionConfig(BackendConfig):
     batch_size: PositiveInt = 4
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
     compile: bool = Field(False, description="fuse QKV and torch.compile the denoiser")
+    # No CUDA graphs by default: batch shapes vary (last chunk, working sizes) and each graph
+    # keeps its own memory pool.
+    compile_mode: Literal[
+        "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"
+    ] = "max-autotune-no-cudagraphs"
     channels_last: bool = False
     cpu_offload: bool = False
     attention: str = Field("sdpa", description="'sdpa' or a diffusers attention backend name")
     prompt_cache_size: PositiveInt = 256
-
-
-@dataclass(frozen=True)
-class Region:
-    """The pixel box ``[x0, x1) x [y0, y1)`` of a request image that the model paints."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-
-    @property
-    def width(self) -> int:
-        return self.x1 - self.x0
-
-    @property
-    def height(self) -> int:
-        return self.y1 - self.y0
-
-    def cut(self, array: np.ndarray) -> np.ndarray:
-        return array[self.y0 : self.y1, self.x0 : self.x1]
-
-
-def paint_region(mask: np.ndarray, *, crop: str, padding: float) -> Region:
-    """The region to paint; the whole image for ``full`` or an empty mask."""
-    height, width = mask.shape
-    ys, xs = np.nonzero(mask)
-    if crop == "full" or ys.size == 0:
-        return Region(0, 0, width, height)
-    x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
-    side = math.ceil(max(x1 - x0, y1 - y0) * (1 + 2 * padding))
-    crop_w, crop_h = min(side, width), min(side, height)
-    left = _place(x0, x1, crop_w, width)
-    top = _place(y0, y1, crop_h, height)
-    return Region(left, top, left + crop_w, top + crop_h)
-
-
-def _place(lo: int, hi: int, size: int, limit: int) -> int:
-    """Start of a ``size`` window centred on ``[lo, hi)`` (containing it) within ``[0, limit)``."""
-    return min(max((lo + hi - size) // 2, 0), limit - size)
-
-
-def working_size(width: int, height: int, *, resolution: int, multiple: int) -> tuple[int, int]:
-    """(width, height) of about ``resolution``² pixels with the aspect of ``width x height``.
-
-    Each side is a multiple of ``multiple`` and at most ``2 * resolution``, so an extreme aspect
-    ratio cannot blow up the working size (it gets squeezed instead).
-    """
-    scale = resolution / math.sqrt(width * height)
-
-    def side(length: int) -> int:
-        return min(max(multiple, round(length * scale / multiple) * multiple), 2 * resolution)
-
-    return side(width), side(height)
-
-
-def _resize(array: np.ndarray, width: int, height: int, *, grow: int, shrink: int) -> np.ndarray:
-    import cv2
-
-    if array.shape[1] == width and array.shape[0] == height:
-        return array
-    shrinking = width * height < array.shape[0] * array.shape[1]
-    return cv2.resize(array, (width, height), interpolation=shrink if shrinking else grow)
-
-
-def resize_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Float RGB in [0, 1]: area averaging to shrink, bicubic to grow."""
-    import cv2
-
-    resized = _resize(image, width, height, grow=cv2.INTER_CUBIC, shrink=cv2.INTER_AREA)
-    return np.clip(resized, 0.0, 1.0)
-
-
-def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Bool mask resized so that every pixel touching the mask is in it (it never loses any)."""
-    import cv2
-
-    weights = _resize(
-        mask.astype(np.float32), width, height, grow=cv2.INTER_LINEAR, shrink=cv2.INTER_AREA
-    )
-    return weights > 0.0
 
 
 @dataclass(frozen=True)
@@ -207,14 +136,14 @@ class DiffusersInpaintGenerator(Generator):
         by_size: dict[tuple[int, int], list[int]] = {}
         for index, job in enumerate(jobs):
             by_size.setdefault(job.size, []).append(index)
-        outputs: list[np.ndarray] = [requests[i].image for i in range(len(requests))]
+        outputs: dict[int, np.ndarray] = {}
         for size, indices in by_size.items():
             for start in range(0, len(indices), self.config.batch_size):
                 chunk = indices[start : start + self.config.batch_size]
                 painted = self._paint([requests[i] for i in chunk], [jobs[i] for i in chunk], size)
                 for index, image in zip(chunk, painted, strict=True):
-                    outputs[index] = _paste(requests[index].image, jobs[index].region, image)
-        return outputs
+                    outputs[index] = paste_region(requests[index].image, jobs[index].region, image)
+        return [outputs[index] for index in range(len(requests))]
 
     def _plan(self, request: InpaintRequest) -> _Job:
         image, mask = request.image, request.mask
@@ -286,7 +215,7 @@ class DiffusersInpaintGenerator(Generator):
         return cache[key]
 
     def _resolve_dtype(self) -> Any:
-        name = self.config.dtype
+        name: str = self.config.dtype
         if name == "auto":
             name = self.cuda_dtype if self.device.startswith("cuda") else "float32"
         return getattr(self.torch, name)
@@ -313,19 +242,14 @@ class DiffusersInpaintGenerator(Generator):
                     f"attention {self.config.attention!r}: {type(denoiser).__name__} always uses "
                     "torch SDPA; set attention: sdpa"
                 )
-            denoiser.set_attention_backend(self.config.attention)
+            try:
+                denoiser.set_attention_backend(self.config.attention)
+            except (ValueError, RuntimeError) as exc:
+                raise NearidError(f"attention {self.config.attention!r}: {exc}") from exc
         if self.config.channels_last:
             denoiser.to(memory_format=self.torch.channels_last)
             self.pipe.vae.to(memory_format=self.torch.channels_last)
         if self.config.compile:
             if hasattr(denoiser, "fuse_qkv_projections"):
                 denoiser.fuse_qkv_projections()
-            denoiser.compile(mode="max-autotune", fullgraph=True)
-
-
-def _paste(image: np.ndarray, region: Region, painted: np.ndarray) -> np.ndarray:
-    """``image`` with ``region`` replaced by ``painted`` resized back to the region, as uint8."""
-    patch = resize_image(painted, region.width, region.height)
-    out = image.copy()
-    out[region.y0 : region.y1, region.x0 : region.x1] = np.rint(patch * 255.0).astype(np.uint8)
-    return out
+            denoiser.compile(mode=self.config.compile_mode, fullgraph=True, dynamic=False)

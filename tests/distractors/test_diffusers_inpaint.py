@@ -17,23 +17,17 @@ import numpy as np
 import pytest
 
 from nearid_data.distractors.base import InpaintRequest
-from nearid_data.distractors.diffusers_inpaint import (
-    DiffusersInpaintGenerator,
-    paint_region,
-    resize_mask,
-    working_size,
-)
+from nearid_data.distractors.diffusers_inpaint import DiffusersInpaintGenerator
+from nearid_data.distractors.flux_fill import FluxFillGenerator
+from nearid_data.distractors.inpaint_geometry import paint_region, resize_mask, working_size
+from nearid_data.distractors.sd_inpaint import SdInpaintGenerator
+from nearid_data.distractors.sdxl_inpaint import SdxlInpaintGenerator
 from nearid_data.errors import NearidError
+from tests import tiny_pipelines
+from tests.tiny_models import offline_hub
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import tiny_pipelines  # noqa: E402
-
-from nearid_data.distractors.flux_fill import FluxFillGenerator  # noqa: E402
-from nearid_data.distractors.sd_inpaint import SdInpaintGenerator  # noqa: E402
-from nearid_data.distractors.sdxl_inpaint import SdxlInpaintGenerator  # noqa: E402
 
 BUILDERS = {
     "sd": (SdInpaintGenerator, tiny_pipelines.save_tiny_sd_inpaint, {}),
@@ -43,11 +37,14 @@ BUILDERS = {
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    # Two threads on a busy 2-core machine spin against each other: tiny convs get 10x slower.
+def isolated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Offline, caches in a temp dir, one torch thread, for the module-scoped models too."""
     before = torch.get_num_threads()
+    # Two threads on a busy 2-core machine spin against each other: tiny convs get 10x slower.
     torch.set_num_threads(1)
-    yield
+    with pytest.MonkeyPatch.context() as patch:
+        offline_hub(patch, tmp_path_factory.mktemp("hf"))
+        yield
     torch.set_num_threads(before)
 
 
@@ -161,8 +158,7 @@ def test_the_painted_crop_comes_back_to_the_right_place(
     mask[30:50, 60:85] = True
     req = InpaintRequest("smooth", smooth, mask, mask, "p", "", 0)
     out = generator.generate([req])[0].astype(int)
-    inner = mask.copy()
-    inner[:, :] = False
+    inner = np.zeros_like(mask)
     inner[33:47, 63:82] = True  # away from the mask edge, where resampling blends
     away = np.ones_like(mask)
     away[27:53, 57:88] = False
@@ -226,10 +222,7 @@ def test_attention_backends_other_than_sdpa_are_refused_for_unets(
 
 
 @pytest.mark.parametrize("model", ["nobody/no-such-inpainting-model", "/nonexistent/local/dir"])
-def test_a_missing_model_is_one_clear_error(model: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+def test_a_missing_model_is_one_clear_error(model: str) -> None:
     with pytest.raises(NearidError, match="could not be loaded"):
         SdInpaintGenerator(SdInpaintGenerator.Config(model=model))
 
