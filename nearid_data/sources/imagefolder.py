@@ -43,15 +43,20 @@ class ImageFolderSource(Source):
             raise NearidError(f"imagefolder root {str(self.root)!r} is not a directory")
         metadata = self._metadata()
         items = []
-        for folder in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for folder in sorted(
+            p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
+        ):
             info = metadata.get(folder.name, {})
             category = info.get("category", self.config.default_category)
             files = sorted(
-                p for p in folder.iterdir()
+                p
+                for p in folder.iterdir()
                 if p.is_file() and not p.name.startswith(".") and not p.name.endswith(MASK_SUFFIX)
             )
             items.extend(
-                SourceItem(folder.name, category, view, {"path": path.relative_to(self.root).as_posix()})
+                SourceItem(
+                    folder.name, category, view, {"path": path.relative_to(self.root).as_posix()}
+                )
                 for view, path in enumerate(files)
             )
         return items

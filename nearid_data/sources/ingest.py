@@ -43,7 +43,10 @@ class IngestStage(Stage):
         items = self._source().items()
         size = self.config.shard_size
         return [
-            WorkUnit(f"shard-{start // size:05d}", {"items": [asdict(i) for i in items[start : start + size]]})
+            WorkUnit(
+                f"shard-{start // size:05d}",
+                {"items": [asdict(i) for i in items[start : start + size]]},
+            )
             for start in range(0, len(items), size)
         ]
 
@@ -57,7 +60,9 @@ class IngestStage(Stage):
             try:
                 record = self.source.load(item)
             except Rejection as rejection:
-                yield Rejected(key, item.identity, item.category, item.view, rejection.reason, rejection.detail)
+                yield Rejected(
+                    key, item.identity, item.category, item.view, rejection.reason, rejection.detail
+                )
                 continue
             yield Kept(self._sample(key, item, record), {"notes": list(record.notes)})
 
