@@ -15,6 +15,7 @@ import yaml
 from nearid_data.engine.stage import Stage, StageConfig, StageContext
 from nearid_data.errors import NearidError
 from nearid_data.sample import JSON_FIELD
+from nearid_data.sources.base import SourceConfig
 from nearid_data.strict import StrictModel, validated
 
 
@@ -44,7 +45,7 @@ class PipelineConfig(StrictModel):
         stage_cls = STAGES.load(name)
         return validated(stage_cls.Config, self.stages[name] or {}, f"stages.{name}.")
 
-    def source_config(self) -> StrictModel:
+    def source_config(self) -> SourceConfig:
         from nearid_data.sources import SOURCES
 
         raw = dict(self.source)

@@ -12,7 +12,7 @@ def inspect_text(directory: Path) -> str:
     lines = [
         f"{'stage':<12} {'in':>7} {'kept':>7} {'rejected':>8} {'shards':>6} {'MB':>9} {'wall s':>7}"
     ]
-    reasons = []
+    reasons: list[str] = []
     for stage_dir in stage_dirs(directory):
         summary = read_summary(stage_dir)
         assert summary is not None

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from nearid_data.engine.atomic import write_json_atomic
 from nearid_data.engine.manifest import ShardManifest, StageSummary
+from nearid_data.strict import StrictModel
 
-SCHEMAS = {"shard-manifest.schema.json": ShardManifest, "stage-summary.schema.json": StageSummary}
+SCHEMAS: dict[str, type[StrictModel]] = {
+    "shard-manifest.schema.json": ShardManifest,
+    "stage-summary.schema.json": StageSummary,
+}
 
 
-def schema_of(name: str) -> dict:
+def schema_of(name: str) -> dict[str, Any]:
     return SCHEMAS[name].model_json_schema()
 
 

@@ -49,7 +49,7 @@ class Catalog:
 
     @cached_property
     def rows(self) -> list[CatalogRow]:
-        rows = []
+        rows: list[CatalogRow] = []
         for entry in self.summary.shards:
             manifest = read_manifest(manifest_path(self.stage_dir, entry.unit))
             rows.extend(

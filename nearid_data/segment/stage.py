@@ -19,6 +19,7 @@ from nearid_data.backend import build_backend, resolve_backend
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
 from nearid_data.errors import Rejection
 from nearid_data.imageio import decode_mask_png, decode_png, encode_png
+from nearid_data.registry import Registry
 from nearid_data.sample import Sample, meta, with_fields
 from nearid_data.segment import masks
 from nearid_data.segment.base import Box, Detector, MaskPrediction, Segmenter
@@ -60,8 +61,8 @@ class SegmentStage(Stage):
         for spec, registry, where in self._backend_specs():
             resolve_backend(registry, spec, where=where)
 
-    def _backend_specs(self) -> list[tuple[dict[str, Any], Any, str]]:
-        specs = [(self.config.segmenter, SEGMENTERS, "stages.segment.segmenter")]
+    def _backend_specs(self) -> list[tuple[dict[str, Any], Registry[Any], str]]:
+        specs: list[tuple[dict[str, Any], Registry[Any], str]] = [(self.config.segmenter, SEGMENTERS, "stages.segment.segmenter")]
         if self.config.detector is not None:
             specs.append((self.config.detector, DETECTORS, "stages.segment.detector"))
         return specs

@@ -24,7 +24,7 @@ class DemoSource(Source):
     config: DemoConfig
 
     def items(self) -> list[SourceItem]:
-        items = []
+        items: list[SourceItem] = []
         for index in range(self.config.n_identities):
             spec = make_identity(index, seed=self.seed, categories=self.config.categories)
             items.extend(

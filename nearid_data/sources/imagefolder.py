@@ -42,7 +42,7 @@ class ImageFolderSource(Source):
         if not self.root.is_dir():
             raise NearidError(f"imagefolder root {str(self.root)!r} is not a directory")
         metadata = self._metadata()
-        items = []
+        items: list[SourceItem] = []
         for folder in sorted(
             p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
         ):
