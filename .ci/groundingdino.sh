@@ -21,4 +21,5 @@ fi
 
 # The repository goes on PYTHONPATH rather than being pip-installed into this venv.
 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 \
-    "$python" -m pytest -q tests/segment/test_groundingdino_py.py --import-mode=importlib
+    "$python" -m pytest tests/segment/test_groundingdino_py.py --import-mode=importlib \
+    --disable-warnings  # the package's own deprecation warnings, dozens per run

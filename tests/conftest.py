@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from nearid_data.config import PipelineConfig
+from tests.tiny_models import offline_hub
 
 TINY_DEMO: dict[str, Any] = {
     "name": "tiny",
@@ -26,13 +27,11 @@ TINY_DEMO: dict[str, Any] = {
 
 
 @pytest.fixture(autouse=True)
-def offline_hub(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test may reach the network or a real cache."""
-    home = tmp_path_factory.mktemp("hf_home")
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def no_network(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach the network or a real cache (nor wait on one)."""
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    offline_hub(monkeypatch, tmp_path_factory.mktemp("hf_home"))
 
 
 def tiny_pipeline(**overrides: Any) -> PipelineConfig:

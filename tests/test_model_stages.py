@@ -28,9 +28,14 @@ def _rows(stage_dir: Path) -> list:
 
 
 def test_segment_with_gdino_and_sam(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import segment_anything
+    from tests.tiny_models import (
+        build_tiny_sam,
+        import_segment_anything,
+        save_tiny_gdino,
+        save_tiny_sam_checkpoint,
+    )
 
-    from tests.tiny_models import build_tiny_sam, save_tiny_gdino, save_tiny_sam_checkpoint
+    segment_anything = import_segment_anything()
 
     gdino = save_tiny_gdino(tmp_path / "gdino")
     checkpoint = save_tiny_sam_checkpoint(tmp_path / "sam_tiny.pth")

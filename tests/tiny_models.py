@@ -1,4 +1,5 @@
-"""Tiny random-weight models for tests, saved where a test says and loaded back by the real code.
+"""Tiny random-weight models for tests, saved where a test says and loaded back by the real code,
+and the two environment helpers they need: ``offline_hub`` and ``import_segment_anything``.
 
 Each builder seeds torch, so the same call gives the same weights. Tokenizers come from a vocabulary
 written here; nothing touches a hub. Heavy imports happen inside the functions, so importing this
@@ -7,8 +8,35 @@ module costs nothing and works in either test venv.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
+import types
 from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+import pytest
+
+
+def offline_hub(monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
+    """Hugging Face caches and token files inside ``directory``, and no hub requests at all.
+
+    huggingface_hub reads its environment once, when imported, so its constants are set too.
+    """
+    settings = {
+        "HF_HOME": directory,
+        "HF_HUB_CACHE": directory / "hub",
+        "HF_TOKEN_PATH": directory / "token",
+    }
+    constants = importlib.import_module("huggingface_hub.constants")
+    for name, value in settings.items():
+        monkeypatch.setenv(name, str(value))
+        monkeypatch.setattr(constants, name, str(value))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+
 
 # Enough words for the prompts the tests use; [CLS] [SEP] . ? are GroundingDINO's special tokens.
 VOCAB = [
@@ -143,6 +171,43 @@ def save_tiny_groundingdino_py(directory: Path) -> dict[str, str]:
 TINY_SAM_IMAGE_SIZE = 128
 
 
+def import_segment_anything() -> ModuleType:
+    """``segment_anything``, imported even where torchvision is missing.
+
+    segment_anything imports torchvision when it is imported, but SAM's resizing uses only its PIL
+    path. This repository's CPU test venv has no torchvision (PyPI has none matching its local
+    torch build), so during that one import a stand-in makes the PIL calls torchvision makes for
+    a PIL image; the box functions of SAM's automatic mask generator, which no backend uses,
+    refuse. The stand-in leaves ``sys.modules`` right after, so nothing else (transformers checks
+    for torchvision) ever sees it.
+    """
+    if "segment_anything" in sys.modules or importlib.util.find_spec("torchvision") is not None:
+        return importlib.import_module("segment_anything")
+    from PIL import Image
+
+    def unused(*args: object, **kwargs: object) -> None:
+        raise NotImplementedError("torchvision stand-in: only resize and to_pil_image exist")
+
+    modules = {
+        "torchvision": {},
+        "torchvision.transforms": {},
+        "torchvision.transforms.functional": {
+            "to_pil_image": Image.fromarray,
+            "resize": lambda image, size: image.resize((size[1], size[0]), Image.BILINEAR),
+        },
+        "torchvision.ops": {},
+        "torchvision.ops.boxes": {"batched_nms": unused, "box_area": unused},
+    }
+    for name, attributes in modules.items():
+        sys.modules[name] = types.ModuleType(name)
+        sys.modules[name].__dict__.update(attributes)
+    try:
+        return importlib.import_module("segment_anything")
+    finally:
+        for name in modules:
+            del sys.modules[name]
+
+
 def build_tiny_sam(checkpoint: str | None = None) -> Any:
     """A tiny ``Sam`` from segment_anything's own blocks, built and loaded as its registry does.
 
@@ -153,18 +218,13 @@ def build_tiny_sam(checkpoint: str | None = None) -> Any:
     from functools import partial
 
     import torch
-    from segment_anything.modeling import (
-        ImageEncoderViT,
-        MaskDecoder,
-        PromptEncoder,
-        Sam,
-        TwoWayTransformer,
-    )
+
+    modeling = import_segment_anything().modeling
 
     size, patch, dim = TINY_SAM_IMAGE_SIZE, 16, 32
     torch.manual_seed(0)
-    sam = Sam(
-        image_encoder=ImageEncoderViT(
+    sam = modeling.Sam(
+        image_encoder=modeling.ImageEncoderViT(
             img_size=size,
             patch_size=patch,
             embed_dim=32,
@@ -177,19 +237,25 @@ def build_tiny_sam(checkpoint: str | None = None) -> Any:
             window_size=4,
             global_attn_indexes=(1,),
         ),
-        prompt_encoder=PromptEncoder(
+        prompt_encoder=modeling.PromptEncoder(
             embed_dim=dim,
             image_embedding_size=(size // patch, size // patch),
             input_image_size=(size, size),
             mask_in_chans=4,
         ),
-        mask_decoder=MaskDecoder(
+        mask_decoder=modeling.MaskDecoder(
             transformer_dim=dim,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=dim, mlp_dim=64, num_heads=2),
+            transformer=modeling.TwoWayTransformer(
+                depth=2, embedding_dim=dim, mlp_dim=64, num_heads=2
+            ),
             iou_head_depth=2,
             iou_head_hidden_dim=32,
         ),
     )
+    with torch.no_grad():  # SAM starts them at zero; random values make tests exercise them
+        for name, parameter in sam.image_encoder.named_parameters():
+            if "rel_pos" in name:
+                parameter.normal_(std=0.5)
     sam.eval()
     if checkpoint is not None:
         with open(checkpoint, "rb") as f:
@@ -230,6 +296,7 @@ def save_tiny_sam_hf(directory: Path) -> Path:
             window_size=4,
             global_attn_indexes=[1],
             mlp_dim=64,
+            num_pos_feats=dim // 2,  # sine and cosine of each: the prompt embedding width
         ),
         prompt_encoder_config=SamPromptEncoderConfig(
             hidden_size=dim, image_size=size, patch_size=patch, mask_input_channels=4
@@ -244,4 +311,54 @@ def save_tiny_sam_hf(directory: Path) -> Path:
         size={"longest_edge": size}, pad_size={"height": size, "width": size}
     )
     SamProcessor(image_processor=image_processor).save_pretrained(directory)
+    return directory
+
+
+def save_tiny_sam2_hf(directory: Path) -> Path:
+    """transformers ``Sam2Model`` (tiny Hiera, 128 px input) and its ``Sam2Processor``.
+
+    Sam2's image processor needs torchvision.
+    """
+    import torch
+    from transformers import (
+        Sam2Config,
+        Sam2HieraDetConfig,
+        Sam2ImageProcessor,
+        Sam2MaskDecoderConfig,
+        Sam2Model,
+        Sam2Processor,
+        Sam2PromptEncoderConfig,
+        Sam2VisionConfig,
+    )
+
+    size, dim = TINY_SAM_IMAGE_SIZE, 32
+    widths = [16, 32, 64, 128]
+    # Hiera's stages run at strides 4, 8, 16, 32; the decoder uses the first three.
+    config = Sam2Config(
+        vision_config=Sam2VisionConfig(
+            backbone_config=Sam2HieraDetConfig(
+                hidden_size=widths[0],
+                image_size=[size, size],
+                blocks_per_stage=[1, 1, 2, 1],
+                embed_dim_per_stage=widths,
+                num_attention_heads_per_stage=[1, 1, 2, 2],
+                window_size_per_stage=[4, 4, 4, 4],
+                global_attention_blocks=[3],  # not a stage's first block: those pool queries
+                window_positional_embedding_background_size=[4, 4],
+            ),
+            backbone_channel_list=widths[::-1],
+            backbone_feature_sizes=[[size // stride] * 2 for stride in (4, 8, 16)],
+            fpn_hidden_size=dim,
+        ),
+        prompt_encoder_config=Sam2PromptEncoderConfig(
+            hidden_size=dim, image_size=size, patch_size=16, mask_input_channels=4
+        ),
+        mask_decoder_config=Sam2MaskDecoderConfig(
+            hidden_size=dim, mlp_dim=64, num_attention_heads=2, iou_head_hidden_dim=32
+        ),
+    )
+    torch.manual_seed(0)
+    Sam2Model(config).eval().save_pretrained(directory)
+    image_processor = Sam2ImageProcessor(size={"height": size, "width": size})
+    Sam2Processor(image_processor=image_processor).save_pretrained(directory)
     return directory

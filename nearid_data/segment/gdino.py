@@ -42,11 +42,15 @@ class GdinoDetector(Detector):
             dtype=self.dtype,
         )
         self.model = model.to(device).eval()
+        if config.compile:
+            self.model = self._torch.compile(self.model)
 
     def detect(self, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[list[Box]]:
         return in_batches(self._detect_batch, images, prompts, self.config.batch_size)
 
-    def _detect_batch(self, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[list[Box]]:
+    def _detect_batch(
+        self, images: Sequence[np.ndarray], prompts: Sequence[str]
+    ) -> list[list[Box]]:
         sizes = [image.shape[:2] for image in images]
         batch = self.processor(
             images=list(images),

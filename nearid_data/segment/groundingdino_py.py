@@ -45,7 +45,8 @@ class GroundingDinoPyDetector(Detector):
         checkpoint: str = "models/groundingdino_swint_ogc.pth"
         # Not "model_config": pydantic reserves that name.
         config_file: str | None = Field(
-            None, description="the model's .py config; None: the package's GroundingDINO_SwinT_OGC.py"
+            None,
+            description="the model's .py config; None: the package's GroundingDINO_SwinT_OGC.py",
         )
         text_encoder: str = Field(
             "bert-base-uncased", description="local BERT directory (or hub id) for the text side"
@@ -65,7 +66,9 @@ class GroundingDinoPyDetector(Detector):
         self.dtype = torch_dtype(torch, config.dtype, device)
 
         checkpoint = checkpoint_file(config.checkpoint, OFFICIAL_CHECKPOINT)
-        default_config = Path(groundingdino.__file__).parent / "config" / "GroundingDINO_SwinT_OGC.py"
+        default_config = (
+            Path(groundingdino.__file__).parent / "config" / "GroundingDINO_SwinT_OGC.py"
+        )
         model_config = Path(config.config_file) if config.config_file else default_config
         if not model_config.is_file():
             raise NearidError(f"GroundingDINO model config {str(model_config)!r} not found")
@@ -89,6 +92,8 @@ class GroundingDinoPyDetector(Detector):
                 f"{len(missing)} weights missing, e.g. {missing[:3]}"
             )
         self.model = model.to(device).eval()
+        if config.compile:
+            self.model = torch.compile(self.model)
         self.transform = transforms.Compose(
             [
                 transforms.RandomResize([config.resize], max_size=config.max_size),
@@ -98,14 +103,25 @@ class GroundingDinoPyDetector(Detector):
         )
 
     def detect(self, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[list[Box]]:
-        return in_batches(self._detect_batch, images, prompts, self.config.batch_size)
+        # The package builds its text attention masks with state carried from one caption to the
+        # next and no padding mask, so captions of different token counts in one batch change
+        # each other's results: a batch holds captions of one token count.
+        captions = [grounding_text(prompt) for prompt in prompts]
+        return in_batches(
+            self._detect_batch,
+            images,
+            captions,
+            self.config.batch_size,
+            group_by=lambda caption: len(self.model.tokenizer(caption)["input_ids"]),
+        )
 
-    def _detect_batch(self, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[list[Box]]:
+    def _detect_batch(
+        self, images: Sequence[np.ndarray], captions: Sequence[str]
+    ) -> list[list[Box]]:
         torch = self._torch
         pil = _import("PIL.Image")
         tensors = [self.transform(pil.fromarray(image), None)[0] for image in images]
         samples = self._misc.nested_tensor_from_tensor_list(tensors).to(self.device)
-        captions = [grounding_text(prompt) for prompt in prompts]
         device_type = torch.device(self.device).type
         half = self.dtype != torch.float32
         with torch.inference_mode(), torch.autocast(device_type, self.dtype, enabled=half):
@@ -114,7 +130,9 @@ class GroundingDinoPyDetector(Detector):
         boxes = outputs["pred_boxes"].float().cpu()
         return [
             self._boxes(image_probs, image_boxes, caption, image.shape[:2])
-            for image_probs, image_boxes, caption, image in zip(probs, boxes, captions, images)
+            for image_probs, image_boxes, caption, image in zip(
+                probs, boxes, captions, images, strict=True
+            )
         ]
 
     def _boxes(self, probs: Any, cxcywh: Any, caption: str, size: tuple[int, int]) -> list[Box]:
@@ -124,8 +142,9 @@ class GroundingDinoPyDetector(Detector):
         tokenizer = self.model.tokenizer
         tokenized = tokenizer(caption)
         labels = [
-            self._phrases(token_probs > self.config.text_threshold, tokenized, tokenizer)
-            .replace(".", "")
+            self._phrases(token_probs > self.config.text_threshold, tokenized, tokenizer).replace(
+                ".", ""
+            )
             for token_probs in probs[keep]
         ]
         height, width = size

@@ -7,7 +7,7 @@ imported it through ``import_optional``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, TypeVar
@@ -29,6 +29,9 @@ DType = Literal["auto", "float32", "float16", "bfloat16"]
 class ModelSettings(BackendConfig):
     batch_size: int = Field(8, ge=1, description="images per forward pass")
     dtype: DType = Field("auto", description="auto: float16 on CUDA, float32 elsewhere")
+    compile: bool = Field(
+        False, description="torch.compile the model: pays off over long runs of one input size"
+    )
 
 
 class GroundingSettings(ModelSettings):
@@ -52,14 +55,25 @@ def in_batches(
     items: Sequence[A],
     prompts: Sequence[B],
     size: int,
+    *,
+    group_by: Callable[[B], Hashable] | None = None,
 ) -> list[R]:
-    """``run`` over aligned slices of at most ``size`` (item, prompt) pairs, results in order."""
+    """``run`` over batches of at most ``size`` (item, prompt) pairs; results in input order.
+
+    With ``group_by``, a batch only holds pairs whose prompts share that key.
+    """
     if len(items) != len(prompts):
         raise ValueError(f"got {len(items)} images but {len(prompts)} prompts")
-    results: list[R] = []
-    for start in range(0, len(items), size):
-        results.extend(run(items[start : start + size], prompts[start : start + size]))
-    return results
+    groups: dict[Hashable, list[int]] = {}
+    for index, prompt in enumerate(prompts):
+        groups.setdefault(group_by(prompt) if group_by else None, []).append(index)
+    results: dict[int, R] = {}
+    for indices in groups.values():
+        for start in range(0, len(indices), size):
+            batch = indices[start : start + size]
+            found = run([items[i] for i in batch], [prompts[i] for i in batch])
+            results.update(zip(batch, found, strict=True))
+    return [results[index] for index in range(len(items))]
 
 
 def model_inputs(batch: Mapping[str, Any], device: str, dtype: Any) -> dict[str, Any]:

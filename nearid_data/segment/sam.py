@@ -7,7 +7,9 @@ so a mask equals what ``SamPredictor.predict(box=...)`` gives for the same image
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import types
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,13 +42,17 @@ class SamSegmenter(Segmenter):
         checkpoint: str | None = Field(
             None, description="local .pth; None: models/<the official file name for kind>"
         )
+        sdpa: bool = Field(
+            False,
+            description="image-encoder attention through torch's fused scaled_dot_product_attention",
+        )
 
     config: Config
 
     def __init__(self, config: Config, *, device: str = "cpu") -> None:
         super().__init__(config, device=device)
         self._torch = torch = import_optional("torch", extra="models")
-        segment_anything = import_optional("segment_anything", extra="models")
+        segment_anything = import_optional("segment_anything", extra="models,sam")
         transforms = import_optional("segment_anything.utils.transforms", extra="models")
         url = OFFICIAL_CHECKPOINTS[config.kind]
         checkpoint = checkpoint_file(config.checkpoint or f"models/{Path(url).name}", url)
@@ -54,8 +60,12 @@ class SamSegmenter(Segmenter):
         self.dtype = torch_dtype(torch, config.dtype, device)
         self.sam = sam.to(device).eval()
         # The decoder's cost is small and its mask logits set the mask edges: keep it in float32.
-        self.sam.image_encoder.to(self.dtype)
-        self.resize = transforms.ResizeLongestSide(self.sam.image_encoder.img_size)
+        encoder = self.sam.image_encoder.to(self.dtype)
+        self.resize = transforms.ResizeLongestSide(encoder.img_size)
+        if config.sdpa:
+            _use_sdpa(torch, encoder)
+        if config.compile:
+            self.sam.image_encoder = torch.compile(encoder)
 
     def segment(
         self, images: Sequence[np.ndarray], boxes: Sequence[Box | None]
@@ -77,7 +87,9 @@ class SamSegmenter(Segmenter):
             embeddings = sam.image_encoder(pixels.to(self.dtype)).float()
             return [
                 self._decode(embedding, box, image.shape[:2], small.shape[:2])
-                for embedding, box, image, small in zip(embeddings, boxes, images, resized)
+                for embedding, box, image, small in zip(
+                    embeddings, boxes, images, resized, strict=True
+                )
             ]
 
     def _decode(
@@ -102,3 +114,32 @@ class SamSegmenter(Segmenter):
         )
         masks = sam.postprocess_masks(low_res, input_size=input_size, original_size=size)
         return best_mask((masks[0] > sam.mask_threshold).cpu().numpy(), iou[0].cpu().numpy())
+
+
+def _use_sdpa(torch: Any, encoder: Any) -> None:
+    """Every block of SAM's image encoder attends through ``_sdpa_attention``."""
+    module = import_optional("segment_anything.modeling.image_encoder", extra="models")
+    attention = partial(_sdpa_attention, torch, module.add_decomposed_rel_pos)
+    for block in encoder.blocks:
+        block.attn.forward = types.MethodType(attention, block.attn)
+
+
+def _sdpa_attention(torch: Any, add_rel_pos: Callable[..., Any], attn: Any, x: Any) -> Any:
+    """segment_anything's ``Attention.forward`` with the attention in one fused call.
+
+    SAM adds decomposed relative positions to the attention logits; here they become the additive
+    mask of ``scaled_dot_product_attention`` (whose default scale is SAM's ``head_dim ** -0.5``).
+    """
+    batch, height, width, _ = x.shape
+    tokens, heads = height * width, attn.num_heads
+    q, k, v = attn.qkv(x).reshape(batch, tokens, 3, heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+    bias = None
+    if attn.use_rel_pos:
+        flat_q = q.reshape(batch * heads, tokens, -1)
+        zeros = flat_q.new_zeros(batch * heads, tokens, tokens)
+        size = (height, width)
+        bias = add_rel_pos(zeros, flat_q, attn.rel_pos_h, attn.rel_pos_w, size, size)
+        bias = bias.view(batch, heads, tokens, tokens)
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    out = out.view(batch, heads, height, width, -1).permute(0, 2, 3, 1, 4)
+    return attn.proj(out.reshape(batch, height, width, -1))

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -12,47 +9,23 @@ import pytest
 
 from nearid_data.errors import NearidError
 from nearid_data.segment.base import Box
-from tests.tiny_models import build_tiny_sam, save_tiny_sam_checkpoint
+from tests.tiny_models import build_tiny_sam, import_segment_anything, save_tiny_sam_checkpoint
 
 pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True)
-def torchvision_stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    """segment_anything imports torchvision when it is imported, but uses it only to resize a PIL
-    image. Where torchvision is missing (this repository's CPU test venv: PyPI has no torchvision
-    matching its local torch build), stand in with the PIL calls torchvision makes for a PIL image.
-    """
-    if importlib.util.find_spec("torchvision") is not None:
-        return
-    from PIL import Image
-
-    functional = types.ModuleType("torchvision.transforms.functional")
-    functional.to_pil_image = Image.fromarray  # type: ignore[attr-defined]
-    functional.resize = lambda image, size: image.resize(  # type: ignore[attr-defined]
-        (size[1], size[0]), Image.BILINEAR
-    )
-    torchvision = types.ModuleType("torchvision")
-    transforms = types.ModuleType("torchvision.transforms")
-    transforms.functional = functional  # type: ignore[attr-defined]
-    torchvision.transforms = transforms  # type: ignore[attr-defined]
-    for name, module in [
-        ("torchvision", torchvision),
-        ("torchvision.transforms", transforms),
-        ("torchvision.transforms.functional", functional),
-    ]:
-        monkeypatch.setitem(sys.modules, name, module)
+@pytest.fixture(autouse=True, scope="module")
+def segment_anything():
+    return import_segment_anything()
 
 
 @pytest.fixture
-def checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, segment_anything) -> Path:
     """A tiny SAM saved as vit_b's .pth; the registry's vit_b builds the tiny architecture.
 
     The backend still calls ``sam_model_registry["vit_b"](checkpoint=...)``; only what that entry
     builds is smaller (a real vit_b runs seconds per image on two CPU cores).
     """
-    import segment_anything
-
     monkeypatch.setitem(segment_anything.sam_model_registry, "vit_b", build_tiny_sam)
     return save_tiny_sam_checkpoint(tmp_path / "sam_vit_b_tiny.pth")
 
@@ -84,7 +57,7 @@ def test_masks_equal_sam_predictors_best_rated(checkpoint: Path) -> None:
     predictions = sam.segment(images(), BOXES)
 
     predictor = SamPredictor(sam.sam)
-    for image, box, prediction in zip(images(), BOXES, predictions):
+    for image, box, prediction in zip(images(), BOXES, predictions, strict=True):
         h, w = image.shape[:2]
         xyxy = np.array(box.xyxy if box else (0, 0, w, h), dtype=np.float32)
         predictor.set_image(image)
@@ -100,9 +73,9 @@ def test_batched_equals_one_at_a_time(checkpoint: Path) -> None:
     batched = segmenter(checkpoint, batch_size=3).segment(images(), BOXES)
     single = [
         segmenter(checkpoint, batch_size=1).segment([image], [box])[0]
-        for image, box in zip(images(), BOXES)
+        for image, box in zip(images(), BOXES, strict=True)
     ]
-    for a, b in zip(batched, single):
+    for a, b in zip(batched, single, strict=True):
         assert (a.mask != b.mask).mean() < 1e-3
         assert a.score == pytest.approx(b.score, abs=1e-4)
 
@@ -176,3 +149,11 @@ def test_default_checkpoint_is_the_official_file_under_models(
     monkeypatch.chdir(tmp_path)
     with pytest.raises(NearidError, match=r"models/sam_vit_h_4b8939\.pth"):
         SamSegmenter(SamSegmenter.Config())
+
+
+def test_sdpa_attention_gives_the_same_masks(checkpoint: Path) -> None:
+    eager = segmenter(checkpoint).segment(images(), BOXES)
+    fused = segmenter(checkpoint, sdpa=True).segment(images(), BOXES)
+    for a, b in zip(eager, fused, strict=True):
+        assert (a.mask != b.mask).mean() < 1e-3
+        assert a.score == pytest.approx(b.score, abs=1e-4)

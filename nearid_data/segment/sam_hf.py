@@ -1,0 +1,95 @@
+"""Segment Anything (SAM or SAM 2) through transformers, from a hub id or a local model directory.
+
+The model's config picks the family: ``sam`` loads ``SamModel``/``SamProcessor``, ``sam2``
+``Sam2Model``/``Sam2Processor``. A batch's images go through the model in one forward pass, each
+with its own box.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from nearid_data.backend import import_optional, load_pretrained
+from nearid_data.errors import NearidError
+from nearid_data.segment.base import Box, MaskPrediction, Segmenter
+from nearid_data.segment.inference import (
+    SamSettings,
+    best_mask,
+    in_batches,
+    model_inputs,
+    prompt_box,
+    torch_dtype,
+)
+
+FAMILIES = {"sam": ("SamModel", "SamProcessor"), "sam2": ("Sam2Model", "Sam2Processor")}
+
+
+class SamHfSegmenter(Segmenter):
+    """transformers' SAM: one forward pass per batch, the best-rated of its masks per image."""
+
+    class Config(SamSettings):
+        model: str = "facebook/sam-vit-huge"
+        revision: str | None = None
+
+    config: Config
+
+    def __init__(self, config: Config, *, device: str = "cpu") -> None:
+        super().__init__(config, device=device)
+        self._torch = import_optional("torch", extra="models")
+        transformers = import_optional("transformers", extra="models")
+        self.dtype = torch_dtype(self._torch, config.dtype, device)
+        pretrained = dict(revision=config.revision)
+        family = load_pretrained(
+            transformers.AutoConfig.from_pretrained, config.model, **pretrained
+        ).model_type
+        if family not in FAMILIES:
+            raise NearidError(
+                f"model {config.model!r} is a {family!r} model; this backend takes "
+                f"{' or '.join(FAMILIES)} models"
+            )
+        model_class, processor_class = (getattr(transformers, name) for name in FAMILIES[family])
+        self.processor = load_pretrained(
+            processor_class.from_pretrained, config.model, **pretrained
+        )
+        model = load_pretrained(
+            model_class.from_pretrained, config.model, dtype=self.dtype, **pretrained
+        )
+        self.model = model.to(self.device).eval()
+        if config.compile:
+            self.model = self._torch.compile(self.model)
+
+    def segment(
+        self, images: Sequence[np.ndarray], boxes: Sequence[Box | None]
+    ) -> list[MaskPrediction]:
+        return in_batches(self._segment_batch, images, boxes, self.config.batch_size)
+
+    def _segment_batch(
+        self, images: Sequence[np.ndarray], boxes: Sequence[Box | None]
+    ) -> list[MaskPrediction]:
+        sizes = [image.shape[:2] for image in images]
+        batch = self.processor(
+            images=list(images),
+            input_boxes=[[prompt_box(box, size)] for box, size in zip(boxes, sizes, strict=True)],
+            return_tensors="pt",
+        )
+        inputs = model_inputs(batch, self.device, self.dtype)
+        with self._torch.inference_mode():
+            outputs = self.model(
+                pixel_values=inputs["pixel_values"],
+                input_boxes=inputs["input_boxes"],
+                multimask_output=self.config.multimask,
+            )
+        # SAM pads, and crops the padding off with the resized sizes; SAM 2 resizes without padding.
+        padded = "reshaped_input_sizes" in batch
+        crop = {"reshaped_input_sizes": batch["reshaped_input_sizes"]} if padded else {}
+        masks = self.processor.post_process_masks(
+            outputs.pred_masks.float().cpu(), batch["original_sizes"], **crop
+        )
+        scores = outputs.iou_scores.float().cpu().numpy()
+        # One box per image: index 0 of the prompt axis holds its masks and their ratings.
+        return [
+            best_mask(image_masks[0].numpy(), image_scores[0])
+            for image_masks, image_scores in zip(masks, scores, strict=True)
+        ]
