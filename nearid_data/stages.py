@@ -12,6 +12,11 @@ STAGES: Registry[Stage] = Registry(
         "segment": "nearid_data.segment.stage:SegmentStage",
         "distractors": "nearid_data.distractors.stage:DistractorsStage",
         "splits": "nearid_data.splits.stage:SplitsStage",
+        "galleries": "nearid_data.galleries.stage:GalleriesStage",
         "export": "nearid_data.export.stage:ExportStage",
+        "export-fpr": "nearid_data.export.fpr:FprExportStage",
+        "pods-splits": "nearid_data.splits.pods:PodsSplitsStage",
+        "export-nearid": "nearid_data.export.nearid_arrow:NearidArrowStage",
+        "export-pods": "nearid_data.export.pods_folders:PodsFoldersStage",
     },
 )

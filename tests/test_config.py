@@ -61,4 +61,5 @@ PIPELINES = sorted((Path(__file__).parents[1] / "pipelines").glob("*.yaml"))
 @pytest.mark.parametrize("path", PIPELINES, ids=[p.stem for p in PIPELINES])
 def test_shipped_pipelines_are_valid(path: Path) -> None:
     pipeline = PipelineConfig.load(path)
-    assert list(pipeline.stages)[0] == "ingest" and "export" in pipeline.stages
+    stages = list(pipeline.stages)
+    assert stages[0] == "ingest" and stages[-1].startswith("export")

@@ -1,0 +1,95 @@
+"""Exports in the anchors' layouts: commit whole identities as shards, then materialise a folder.
+
+An exporter that writes another layout (NearID Arrow, PODS folders, FPR CSVs) still runs as units
+that commit shards, so every input is in a manifest and a rerun skips what is done:
+
+1. ``plan``: ``identity_units`` cuts the upstream rows into runs of whole identities, in the same
+   identity order as the WebDataset export (identity, then view).
+2. ``run``: the stage yields ``Kept``/``Rejected`` per input of the unit, as any stage does.
+3. ``finalize``: ``committed_samples`` streams the committed samples back in plan order, reading
+   only the fields asked for, and ``materialise`` writes the layout into a temporary sibling of
+   its target and swaps it in. A reader sees the old layout or the new one, never a half-written
+   one; a killed run leaves a temporary directory that the next run removes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Collection, Iterable, Iterator
+from pathlib import Path
+
+from nearid_data.engine.atomic import TMP_MARK, fsync_dir
+from nearid_data.engine.catalog import CatalogRow
+from nearid_data.engine.manifest import tar_path
+from nearid_data.engine.stage import WorkUnit
+from nearid_data.engine.tario import decode_fields, index_shard
+from nearid_data.sample import JSON_FIELD, Sample
+
+
+def identity_units(rows: Iterable[CatalogRow], *, prefix: str, per_unit: int) -> list[WorkUnit]:
+    """Units named ``<prefix>-NNNNN`` of up to ``per_unit`` identities each, rows sorted by
+    identity and view; the payload lists ``[upstream unit, key]`` per row, as export's does."""
+    by_identity: dict[str, list[CatalogRow]] = {}
+    for row in sorted(rows, key=lambda r: (r.identity, r.view, r.key)):
+        by_identity.setdefault(row.identity, []).append(row)
+    identities = list(by_identity)
+    units = []
+    for index, start in enumerate(range(0, len(identities), per_unit)):
+        chunk = [row for i in identities[start : start + per_unit] for row in by_identity[i]]
+        units.append(WorkUnit(f"{prefix}-{index:05d}", {"rows": [[r.unit, r.key] for r in chunk]}))
+    return units
+
+
+def committed_samples(
+    stage_dir: Path, units: Iterable[str], fields: Collection[str]
+) -> Iterator[Sample]:
+    """The samples of the committed ``units`` in order, with ``json`` and those of ``fields`` they
+    have; other members are skipped, not read (an export reads each image set in its own pass)."""
+    wanted = (*fields, JSON_FIELD)
+    for unit in units:
+        path = tar_path(stage_dir, unit)
+        with open(path, "rb") as handle:
+            for key, members in index_shard(path).items():
+                raw = {}
+                for name in wanted:
+                    if name in members:
+                        offset, size = members[name]
+                        handle.seek(offset)
+                        raw[name] = handle.read(size)
+                yield decode_fields(key, raw)
+
+
+def materialise(target: Path, write: Callable[[Path], None]) -> None:
+    """Let ``write`` fill a fresh temporary directory beside ``target``, make it durable, then
+    swap it in for ``target`` (two renames: the old tree is moved aside, then removed)."""
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    for stale in parent.glob(f".{target.name}{TMP_MARK}*"):  # left by a killed run
+        shutil.rmtree(stale)
+    staging = parent / f".{target.name}{TMP_MARK}{os.getpid()}"
+    retired = parent / f".{target.name}{TMP_MARK}old-{os.getpid()}"
+    staging.mkdir()
+    try:
+        write(staging)
+        _fsync_tree(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if target.exists():
+        target.rename(retired)
+    staging.rename(target)
+    fsync_dir(parent)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file and directory below ``root``, so the renamed tree survives power loss."""
+    for directory, _, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(directory, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(directory))

@@ -1,0 +1,211 @@
+"""The NearID Arrow export: index-aligned ``save_to_disk`` datasets, as NearID publishes its data.
+
+One row per identity, in the identity order of the WebDataset export. In the stage directory,
+``nearid/`` holds (swapped in as a whole, so the datasets never disagree with each other):
+
+- ``positives/``: ``id`` (int64, the row position), ``identity`` (ours, for tracing rows back to
+  manifests), ``category``, ``category_description`` (the caption), ``images1..3``,
+  ``masks1..3`` (PNG bytes as ``datasets.Image``), ``n_images``, ``objaverse_id`` (the source's
+  ``source.objaverse_id``, else ""), ``prompts1..3`` (the view's ``source.prompt``, else the
+  caption), ``quality`` (the source's ``source.quality`` label as a string, else None: NearID's
+  column is a string label and no QA figure of ours means the same thing) and ``split``;
+- ``distractors_<gid>/`` per generator: ``id``, ``nimg1..3`` (the distractor painted on
+  ``imagesJ``'s background), ``prompts1..3`` (its prompt) and ``n_images``;
+- ``splits/{train,val,test}.json``: 0-based row positions, equal to the ``split`` column.
+
+Columns of a missing third view are None. NearID rows hold at most 3 views: further views are
+rejected with ``view_beyond_3``. Needs ``pip install 'nearid-data[hub]'`` (``datasets``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from itertools import groupby
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from nearid_data.distractors.stage import distractor_field, generator_id
+from nearid_data.engine.atomic import dump_json
+from nearid_data.engine.manifest import manifest_path, read_manifest
+from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, WorkUnit
+from nearid_data.errors import NearidError
+from nearid_data.export.materialise import committed_samples, identity_units, materialise
+from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, meta
+
+if TYPE_CHECKING:
+    from nearid_data.config import PipelineConfig
+
+MAX_VIEWS = 3
+VIEWS = range(1, MAX_VIEWS + 1)
+SPLIT_FILES = ("train", "val", "test")
+
+
+def generator_ids(pipeline: PipelineConfig) -> list[str]:
+    """The distractor generator ids of ``pipeline``, in its configured order (none without a
+    distractors stage)."""
+    if "distractors" not in pipeline.stages:
+        return []
+    stage_config = pipeline.stage_config("distractors")
+    return [generator_id(spec) for spec in stage_config.generators]  # type: ignore[attr-defined]
+
+
+def positive_row(row_id: int, views: Sequence[Sample]) -> dict[str, Any]:
+    """One identity's positives row from its (up to 3) exported views, in view order."""
+    info = meta(views[0])
+    source = info.get("source", {})
+    row: dict[str, Any] = {
+        "id": row_id,
+        "identity": info["identity"],
+        "category": info["category"],
+        "category_description": info.get("caption", ""),
+        "n_images": len(views),
+        "objaverse_id": str(source.get("objaverse_id") or ""),
+        "quality": None if source.get("quality") is None else str(source["quality"]),
+        "split": info.get("split"),
+    }
+    for j, view in _padded(views):
+        row[f"images{j}"] = _image(view, "image.png")
+        row[f"masks{j}"] = _image(view, "mask.png")
+        row[f"prompts{j}"] = None if view is None else _view_prompt(view)
+    return row
+
+
+def distractor_row(row_id: int, views: Sequence[Sample], gid: str) -> dict[str, Any]:
+    """The same identity's row of generator ``gid``'s dataset: ``nimgJ`` sits on ``imagesJ``."""
+    row: dict[str, Any] = {"id": row_id, "n_images": len(views)}
+    for j, view in _padded(views):
+        row[f"nimg{j}"] = _image(view, distractor_field(gid))
+        row[f"prompts{j}"] = None if view is None else meta(view)["distractors"][gid]["prompt"]
+    return row
+
+
+def _padded(views: Sequence[Sample]) -> Iterator[tuple[int, Sample | None]]:
+    return ((j, views[j - 1] if j <= len(views) else None) for j in VIEWS)
+
+
+def _image(view: Sample | None, field: str) -> dict[str, Any] | None:
+    return None if view is None else {"bytes": view[field], "path": None}
+
+
+def _view_prompt(view: Sample) -> str:
+    info = meta(view)
+    return str(info.get("source", {}).get("prompt") or info.get("caption", ""))
+
+
+def _rows(stage_dir: str, units: tuple[str, ...], gid: str | None) -> Iterator[dict[str, Any]]:
+    """Rows of the positives (``gid`` None) or of one generator's distractors, from the committed
+    shards: a module-level generator, so ``datasets`` can fingerprint it."""
+    fields = ("image.png", "mask.png") if gid is None else (distractor_field(gid),)
+    samples = committed_samples(Path(stage_dir), units, fields)
+    for row_id, (_, group) in enumerate(groupby(samples, key=lambda s: meta(s)["identity"])):
+        views = list(group)
+        yield positive_row(row_id, views) if gid is None else distractor_row(row_id, views, gid)
+
+
+def _features(datasets: Any, gid: str | None) -> Any:
+    string, int64, image = datasets.Value("string"), datasets.Value("int64"), datasets.Image()
+    if gid is not None:
+        columns = {"id": int64, **{f"nimg{j}": image for j in VIEWS}}
+        columns |= {**{f"prompts{j}": string for j in VIEWS}, "n_images": int64}
+        return datasets.Features(columns)
+    columns = {"id": int64, "identity": string, "category": string, "category_description": string}
+    columns |= {f"images{j}": image for j in VIEWS} | {f"masks{j}": image for j in VIEWS}
+    columns |= {"n_images": int64, "objaverse_id": string}
+    columns |= {f"prompts{j}": string for j in VIEWS} | {"quality": string, "split": string}
+    return datasets.Features(columns)
+
+
+class NearidArrowConfig(StageConfig):
+    identities_per_unit: int = Field(1000, ge=1)
+
+
+class NearidArrowStage(Stage):
+    name = "export-nearid"
+    Config = NearidArrowConfig
+    config: NearidArrowConfig
+
+    def __init__(self, config: NearidArrowConfig, ctx: Any) -> None:
+        super().__init__(config, ctx)
+        if importlib.util.find_spec("datasets") is None:
+            raise NearidError(
+                "stage 'export-nearid' writes Hugging Face datasets and needs the package "
+                "'datasets'; install it with: pip install 'nearid-data[hub]'"
+            )
+        self.gids = generator_ids(ctx.pipeline)
+
+    def fields(self) -> list[str]:
+        return ["image.png", "mask.png", *map(distractor_field, self.gids), JSON_FIELD]
+
+    @property
+    def needs(self) -> frozenset[str]:  # type: ignore[override]
+        return frozenset(self.fields())
+
+    def adds(self) -> frozenset[str]:
+        return frozenset(self.fields())
+
+    def describe(self) -> dict[str, Any]:
+        return {"distractor_sets": self.gids}
+
+    def plan(self) -> list[WorkUnit]:
+        rows = self.upstream_catalog.rows
+        return identity_units(rows, prefix="shards/rows", per_unit=self.config.identities_per_unit)
+
+    def setup(self) -> None:
+        self.rows_by_key = {row.key: row for row in self.upstream_catalog.rows}
+
+    def run(self, unit: WorkUnit) -> Iterator[Outcome]:
+        fields = self.fields()
+        kept: Counter[str] = Counter()
+        for _, key in unit.payload["rows"]:  # sorted by identity, then view
+            row = self.rows_by_key[key]
+            if kept[row.identity] == MAX_VIEWS:
+                detail = f"view {row.view}: a NearID row holds the first {MAX_VIEWS} views"
+                yield Rejected(key, row.identity, row.category, row.view, "view_beyond_3", detail)
+                continue
+            kept[row.identity] += 1
+            sample = self.upstream_catalog.fetch(row)
+            yield Kept({KEY_FIELD: key, **{f: sample[f] for f in fields}})
+
+    def finalize(self, build_dir: Path) -> None:
+        stage_dir = self.ctx.stage_dir(self.name)
+        units = [unit.name for unit in self.plan()]
+        materialise(stage_dir / "nearid", lambda root: self._write(root, stage_dir, units))
+
+    def _write(self, root: Path, stage_dir: Path, units: list[str]) -> None:
+        import datasets
+
+        cache = root / ".generator-cache"  # from_generator's Arrow files, removed once saved
+        for gid in [None, *self.gids]:
+            dataset = datasets.Dataset.from_generator(
+                _rows,
+                features=_features(datasets, gid),
+                # a tuple, not a list: datasets splits list arguments into separate generator
+                # calls, and row ids count from 0 in each call
+                gen_kwargs={"stage_dir": str(stage_dir), "units": tuple(units), "gid": gid},
+                cache_dir=str(cache),
+            )
+            dataset.save_to_disk(str(root / ("positives" if gid is None else f"distractors_{gid}")))
+            del dataset
+        shutil.rmtree(cache)
+        (root / "splits").mkdir()
+        for split, positions in _split_positions(stage_dir, units).items():
+            (root / "splits" / f"{split}.json").write_bytes(dump_json(positions))
+
+
+def _split_positions(stage_dir: Path, units: list[str]) -> dict[str, list[int]]:
+    """split -> 0-based row positions, from the kept rows of the committed manifests (rows are
+    identities in manifest order); train, val and test are always written, empty if unused."""
+    splits: list[str | None] = []
+    seen: set[str] = set()
+    for unit in units:
+        for row in read_manifest(manifest_path(stage_dir, unit)).rows:
+            if row.status == "kept" and row.identity not in seen:
+                seen.add(row.identity)
+                splits.append(row.split)
+    names = [*SPLIT_FILES, *sorted({s for s in splits if s and s not in SPLIT_FILES})]
+    return {name: [i for i, split in enumerate(splits) if split == name] for name in names}

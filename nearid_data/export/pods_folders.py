@@ -1,0 +1,111 @@
+"""The PODS folder export: the layout PODS's own code (ssundaram21/personalized-rep) reads.
+
+Written to ``pods/`` in the stage directory, swapped in as a whole, from the ``pods-splits`` json:
+
+```
+pods/train/<class>/<n>.png          reference images (PODS's "train" images), n = 0, 1, ...
+pods/test/<class>/<n>.png           test images
+pods/{train,test}_masks/<class>/<n>.png   their masks, where the sample has one
+pods/pods_info.json                 classes, class_to_idx, class_to_sc, class_to_split
+pods/pods_image_annos.json          image id -> {class, split: train|test, test_split}
+```
+
+A class is an instance (its identity, made folder-safe with ``slug``); ``class_to_sc`` is its
+category, ``class_to_split`` its class-level split (``val``/``test``); ``class_to_idx`` follows
+the sorted class names. The image id is the image's path relative to ``pods/``.
+
+Why PNG although PODS ships ``.jpg``: their loader globs ``jpg, png, JPEG, jpeg, JPG``
+(``util/constants.py: IMAGE_EXTENSIONS``), so PNG is read as well, and it keeps our pixels and
+masks exact. JPEG would also break their masks: test masks are found by swapping ``/test/`` for
+``/test_masks/`` in the image path (same name, same extension) and binarised with ``> 0``, which
+turns JPEG ringing around the subject into foreground. For train masks, run their code with
+``mask_ext: png``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from nearid_data.engine.atomic import dump_json
+from nearid_data.engine.stage import Kept, Outcome, Stage, StageConfig, WorkUnit
+from nearid_data.errors import NearidError
+from nearid_data.export.materialise import committed_samples, identity_units, materialise
+from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, meta, slug
+
+EXPORTED = ("image.png", "mask.png")
+
+
+def write_pods_layout(root: Path, samples: Iterable[Sample]) -> None:
+    """Write ``samples`` (in identity and view order, with ``pods-splits`` json) under ``root``."""
+    counts: Counter[tuple[str, str]] = Counter()
+    category: dict[str, str] = {}
+    class_split: dict[str, str] = {}
+    annos: dict[str, dict[str, Any]] = {}
+    for sample in samples:
+        info = meta(sample)
+        name = slug(info["identity"])
+        folder = "train" if info["role"] == "reference" else "test"
+        n = counts[folder, name]
+        counts[folder, name] += 1
+        image_id = f"{folder}/{name}/{n}.png"
+        _write(root / image_id, sample["image.png"])
+        if "mask.png" in sample:
+            _write(root / f"{folder}_masks/{name}/{n}.png", sample["mask.png"])
+        annos[image_id] = {"class": name, "split": folder, "test_split": info["test_split"]}
+        category[name], class_split[name] = info["category"], info["class_split"]
+    classes = sorted(category)
+    pods_info = {
+        "classes": classes,
+        "class_to_idx": {name: index for index, name in enumerate(classes)},
+        "class_to_sc": {name: category[name] for name in classes},
+        "class_to_split": {name: class_split[name] for name in classes},
+    }
+    (root / "pods_info.json").write_bytes(dump_json(pods_info))
+    (root / "pods_image_annos.json").write_bytes(dump_json(annos))
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+class PodsFoldersConfig(StageConfig):
+    instances_per_unit: int = Field(100, ge=1)
+
+
+class PodsFoldersStage(Stage):
+    name = "export-pods"
+    Config = PodsFoldersConfig
+    config: PodsFoldersConfig
+    needs = frozenset({"image.png"})
+
+    def plan(self) -> list[WorkUnit]:
+        rows = self.upstream_catalog.rows
+        return identity_units(rows, prefix="shards/pods", per_unit=self.config.instances_per_unit)
+
+    def setup(self) -> None:
+        self.rows_by_key = {row.key: row for row in self.upstream_catalog.rows}
+
+    def run(self, unit: WorkUnit) -> Iterator[Outcome]:
+        for _, key in unit.payload["rows"]:
+            sample = self.upstream_catalog.fetch(self.rows_by_key[key])
+            if "role" not in meta(sample):
+                raise NearidError(
+                    f"sample {key!r} has no PODS role: put the 'pods-splits' stage before "
+                    f"'{self.name}'"
+                )
+            kept = {f: sample[f] for f in EXPORTED if f in sample}
+            yield Kept({KEY_FIELD: key, **kept, JSON_FIELD: sample[JSON_FIELD]})
+
+    def finalize(self, build_dir: Path) -> None:
+        stage_dir = self.ctx.stage_dir(self.name)
+        units = [unit.name for unit in self.plan()]
+        materialise(
+            stage_dir / "pods",
+            lambda root: write_pods_layout(root, committed_samples(stage_dir, units, EXPORTED)),
+        )

@@ -1,0 +1,1 @@
+"""Retrieval galleries (Finer-Personalization Rank): reference / gallery / extra roles per subject."""

@@ -1,0 +1,138 @@
+"""The galleries stage: Finer-Personalization Rank retrieval roles, per group of similar subjects.
+
+Each kept sample gets ``role`` (reference, gallery or extra) and ``group`` in its json; the rest
+are rejected as ``too_few_images``, ``near_duplicate`` (the detail names the reference it
+copies) or ``unused`` (beyond the sizes, in no group, a cluster already among the references).
+
+Like ``splits``, the assignment is global and computed in ``setup`` from the upstream catalog.
+The guards need pixels: every image of a subject (and of a distractor identity) is fetched and
+decoded once per worker for its 64-bit dHash, its cluster id (``json.source[cluster_key]``) and,
+for k-means selection, its embedding. That is a few ms per image, seconds for FPR's thousands
+of images; the other identities are assigned from the catalog alone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import model_validator
+
+from nearid_data.engine.catalog import CatalogRow
+from nearid_data.engine.manifest import SampleRow, manifest_path, read_manifest
+from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
+from nearid_data.errors import Rejection
+from nearid_data.galleries.assign import (
+    NEAR_DUPLICATE,
+    UNUSED,
+    Decision,
+    GalleryRules,
+    Image,
+    assign_group,
+    group_identities,
+    plan_group,
+)
+from nearid_data.galleries.embed import embedding
+from nearid_data.galleries.phash import dhash
+from nearid_data.imageio import decode_png
+from nearid_data.sample import KEY_FIELD, Sample, meta, with_fields
+
+
+class GalleriesConfig(StageConfig, GalleryRules):
+    groups: dict[str, list[str]] | None = None
+    """group -> identities; None: one group per category with all its identities."""
+    cluster_key: str | None = "cluster_id"
+    """Key of ``json.source`` naming near-duplicate frames (WildlifeReID-10k's ``cluster_id``)."""
+
+    @model_validator(mode="after")
+    def _groups_disjoint(self) -> GalleriesConfig:
+        owner: dict[str, str] = {}
+        for group, identities in (self.groups or {}).items():
+            for identity in identities:
+                if owner.setdefault(identity, group) != group:
+                    raise ValueError(
+                        f"identity {identity!r} is in groups {owner[identity]!r} and {group!r}"
+                    )
+        return self
+
+
+class GalleriesStage(Stage):
+    name = "galleries"
+    Config = GalleriesConfig
+    config: GalleriesConfig
+    needs = frozenset({"image.png"})
+
+    def setup(self) -> None:
+        catalog = self.upstream_catalog
+        seed = self.ctx.pipeline.seed
+        groups = group_identities(catalog.identities_by_category, self.config.groups)
+        grouped = {identity for identities in groups.values() for identity in identities}
+        self.decisions: dict[str, tuple[str | None, Decision]] = {
+            row.key: (None, Decision(None, UNUSED, f"{identity} is in no group"))
+            for identity, rows in catalog.by_identity.items()
+            if identity not in grouped
+            for row in rows
+        }
+        for group, identities in sorted(groups.items()):
+            counts = {i: len(catalog.by_identity[i]) for i in identities}
+            plan = plan_group(group, counts, self.config, seed)
+            inspected = {*plan.subjects, *plan.distractors}
+            images = {
+                i: [self._image(row, i in inspected) for row in catalog.by_identity[i]]
+                for i in identities
+            }
+            for key, decision in assign_group(group, plan, images, self.config, seed).items():
+                self.decisions[key] = (group, decision)
+
+    def _image(self, row: CatalogRow, inspect: bool) -> Image:
+        if not inspect:
+            return Image(row.key, row.view)
+        sample = self.upstream_catalog.fetch(row)
+        rgb = decode_png(sample["image.png"])
+        key = self.config.cluster_key
+        cluster = meta(sample).get("source", {}).get(key) if key is not None else None
+        return Image(
+            row.key,
+            row.view,
+            cluster=None if cluster in (None, "") else str(cluster),
+            dhash=None if self.config.near_duplicate_hamming is None else dhash(rgb),
+            features=embedding(rgb) if self.config.selection == "kmeans" else None,
+        )
+
+    def process(self, samples: Sequence[Sample]) -> Iterable[Outcome]:
+        for sample in samples:
+            group, decision = self.decisions[sample[KEY_FIELD]]
+            qa = {**decision.qa, "group": group}
+            if decision.role is None:
+                yield Rejected.of(sample, Rejection(decision.reason, decision.detail), qa)
+            else:
+                updated = with_fields(sample, {}, role=decision.role, group=group)
+                yield Kept(updated, {**qa, "role": decision.role})
+
+    def describe(self) -> dict[str, Any]:
+        """Roles kept and what the near-duplicate guard removed, read back from the manifests."""
+        rows = self._own_rows()
+        removed = [row for row in rows if row.reason == NEAR_DUPLICATE]
+        described: dict[str, Any] = {
+            "roles": dict(
+                sorted(Counter(r.qa["role"] for r in rows if r.status == "kept").items())
+            ),
+            "near_duplicates": {
+                "hash": "dhash-64",
+                "max_hamming": self.config.near_duplicate_hamming,
+                "removed": len(removed),
+                "by_group": dict(sorted(Counter(r.qa["group"] for r in removed).items())),
+            },
+        }
+        if self.config.selection == "kmeans":
+            described["embedding"] = "colour histogram + 8x8 thumbnail (galleries.embed)"
+        return described
+
+    def _own_rows(self) -> list[SampleRow]:
+        stage_dir = self.ctx.stage_dir(self.name)
+        return [
+            row
+            for unit in self.plan()
+            for row in read_manifest(manifest_path(stage_dir, unit.name)).rows
+        ]
