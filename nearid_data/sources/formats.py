@@ -1,0 +1,328 @@
+"""What the dataset adapters share: a base for sources read from files under a root, annotation
+readers whose errors name the file and line, and image/mask loading from files and from Hugging
+Face parquet cells.
+
+Conventions every adapter follows:
+
+- ``items()`` returns items in the order the annotations list them; an identity's views are
+  numbered in that order (:func:`number_views`). Parquet-backed items stay in file and row order,
+  so a worker reads each row group once instead of once per image.
+- ``ref`` holds the locator (``path`` relative to the root, or ``file`` and ``row``) plus the
+  item's own annotations as the source wrote them (ids, raw boxes, split tags); ingest copies it
+  into the sample's ``json`` under ``source``.
+- A listed image that is not on disk is rejected as ``missing_file``; a missing mask is not an
+  error (the segment stage makes one).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+from pydantic import Field
+
+from nearid_data.errors import NearidError, Rejection
+from nearid_data.imageio import DEFAULT_MAX_PIXELS, decode_image, decode_mask
+from nearid_data.sources.base import Source, SourceConfig, SourceItem, SourceRecord
+from nearid_data.sources.checksums import require_files
+
+HUB_EXTRA = "pip install 'nearid-data[hub]'"
+
+Box = tuple[float, float, float, float]
+
+
+class DatasetConfig(SourceConfig):
+    root: str
+    manifest: str | None = None
+    """A source manifest (see ``checksums``) that the files under ``root`` must match."""
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1)
+
+
+class DatasetSource(Source):
+    """A source read from a dataset's files: checks the root (and manifest), then lists."""
+
+    Config: ClassVar[type[SourceConfig]] = DatasetConfig
+    config: DatasetConfig
+    label: ClassVar[str] = "dataset"
+
+    @cached_property
+    def root(self) -> Path:
+        return Path(self.config.root)
+
+    def items(self) -> list[SourceItem]:
+        if not self.root.is_dir():
+            raise NearidError(f"{self.label} root {str(self.root)!r} is not a directory")
+        if self.config.manifest is not None:
+            require_files(self.root, Path(self.config.manifest))
+        return self.list_items()
+
+    def list_items(self) -> list[SourceItem]:
+        raise NotImplementedError
+
+
+def number_views(entries: Iterable[tuple[str, str, dict[str, Any]]]) -> list[SourceItem]:
+    """Items from (identity, category, ref) in order; views count up per identity."""
+    seen: Counter[str] = Counter()
+    items = []
+    for identity, category, ref in entries:
+        items.append(SourceItem(identity, category, seen[identity], ref))
+        seen[identity] += 1
+    return items
+
+
+def optional_import(module: str, *, needed_for: str, install: str) -> ModuleType:
+    """Import an optional dependency, or raise ``NearidError`` saying how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise NearidError(f"{needed_for} needs {module.split('.')[0]}: {install}") from None
+
+
+# --- annotation files --------------------------------------------------------------------------
+
+
+def require_file(path: Path) -> Path:
+    if not path.is_file():
+        raise NearidError(f"annotation file {path} is missing")
+    return path
+
+
+def read_text(path: Path) -> str:
+    try:
+        return require_file(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise NearidError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def read_text_rows(path: Path, n_fields: int) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of a whitespace-separated file whose lines have ``n_fields``."""
+    rows = []
+    text = read_text(path)
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != n_fields:
+            raise NearidError(f"{path}:{number}: expected {n_fields} fields, got {len(fields)}")
+        rows.append((number, fields))
+    return rows
+
+
+def parse_number(value: str, kind: type[int] | type[float], where: str) -> Any:
+    try:
+        number = kind(value)
+    except ValueError:
+        raise NearidError(
+            f"{where}: {value!r} is not {'an integer' if kind is int else 'a number'}"
+        ) from None
+    if not math.isfinite(number):
+        raise NearidError(f"{where}: {value!r} is not a finite number")
+    return number
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise NearidError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and rows of a CSV file (a UTF-8 byte-order mark is ignored); a row with more
+    or fewer fields than the header is an error naming its line."""
+    rows = []
+    with require_file(path).open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        try:
+            for row in reader:
+                if None in row or None in row.values():
+                    raise NearidError(f"{path}:{reader.line_num}: not as many fields as the header")
+                rows.append(row)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise NearidError(f"{path}:{reader.line_num}: {exc}") from None
+        return list(reader.fieldnames or []), rows
+
+
+def require_columns(where: Path, present: Iterable[str], required: Iterable[str]) -> None:
+    present = list(present)
+    missing = [column for column in required if column not in present]
+    if missing:
+        raise NearidError(
+            f"{where}: missing column(s) {', '.join(missing)} (it has: {', '.join(present)})"
+        )
+
+
+# --- images and masks --------------------------------------------------------------------------
+
+
+def read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise Rejection("missing_file", str(path)) from None
+    except OSError as exc:
+        raise Rejection("unreadable_file", str(exc)) from None
+
+
+def decode_record(
+    image: bytes,
+    *,
+    max_pixels: int,
+    mask: bytes | None = None,
+    mask_threshold: int | None = None,
+    fit_mask: bool = False,
+    box: Box | None = None,
+    caption: str = "",
+) -> SourceRecord:
+    """Decode an item's image and optional mask; ``box`` is (x0, y0, x1, y1) in pixels, x1 and y1
+    exclusive, and becomes the enclosing integer box clipped to the image.
+
+    ``mask_threshold`` None: the mask rule of ``decode_mask`` (> 0, or > 127 for JPEG); a number:
+    grey level > threshold whatever the format, for soft masks stored losslessly. A mask of
+    another size than the image is rejected, or with ``fit_mask`` resized to it (nearest).
+    """
+    decoded = decode_image(image, max_pixels=max_pixels)
+    height, width = decoded.rgb.shape[:2]
+    notes = list(decoded.notes)
+    decoded_mask = decoded.alpha
+    if mask is not None:
+        decoded_mask = _decode_mask(mask, mask_threshold, (height, width), fit_mask, notes)
+    clipped = None
+    if box is not None:
+        clipped = _clip_box(box, width, height)
+        if clipped is None:
+            notes.append("box_outside_image")
+    return SourceRecord(
+        image=decoded.rgb, mask=decoded_mask, box=clipped, caption=caption, notes=tuple(notes)
+    )
+
+
+def _decode_mask(
+    data: bytes, threshold: int | None, shape: tuple[int, int], fit: bool, notes: list[str]
+) -> np.ndarray:
+    if threshold is None:
+        mask = decode_mask(data)
+    else:
+        mask = cv2.cvtColor(decode_image(data).rgb, cv2.COLOR_RGB2GRAY) > threshold
+    if mask.shape != shape:
+        if not fit:
+            raise Rejection("mask_size_mismatch", f"mask is {mask.shape}, expected {shape}")
+        notes.append("mask_resized")
+        size = (shape[1], shape[0])
+        mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    return np.ascontiguousarray(mask)
+
+
+def _clip_box(box: Box, width: int, height: int) -> tuple[int, int, int, int] | None:
+    x0, y0 = max(0, math.floor(box[0])), max(0, math.floor(box[1]))
+    x1, y1 = min(width, math.ceil(box[2])), min(height, math.ceil(box[3]))
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+# --- Hugging Face parquet ----------------------------------------------------------------------
+
+
+def parquet_splits(root: Path) -> dict[str, list[Path]]:
+    """Split name -> its parquet files under ``root``, from Hub file names such as
+    ``data/train-00000-of-00002.parquet`` or ``test_dense.parquet``."""
+    splits: dict[str, list[Path]] = {}
+    for path in sorted(root.rglob("*.parquet")):
+        splits.setdefault(path.name.removesuffix(".parquet").split("-")[0], []).append(path)
+    return splits
+
+
+def select_splits(root: Path, available: dict[str, list[Path]], wanted: Sequence[str]) -> None:
+    missing = [split for split in wanted if split not in available]
+    if missing:
+        raise NearidError(
+            f"{root}: no parquet files for split(s) {', '.join(missing)} "
+            f"(found: {', '.join(sorted(available)) or 'none'})"
+        )
+
+
+def _parquet() -> ModuleType:
+    return optional_import("pyarrow.parquet", needed_for="reading parquet", install=HUB_EXTRA)
+
+
+def read_parquet_columns(
+    path: Path, columns: Sequence[str], *, required: Sequence[str] = ()
+) -> dict[str, list[Any]]:
+    """Whole ``columns`` of a parquet file; ``required`` columns must exist but are not read."""
+    parquet = _parquet()
+    try:
+        require_columns(path, parquet.read_schema(path).names, [*columns, *required])
+        table = parquet.read_table(path, columns=list(columns))
+    except (OSError, ValueError) as exc:  # pyarrow's I/O and "not a parquet file" errors
+        raise NearidError(f"cannot read {path}: {exc}") from None
+    return {column: table.column(column).to_pylist() for column in columns}
+
+
+def class_label_names(path: Path, column: str) -> list[str] | None:
+    """Class names that ``datasets`` stored for a ``ClassLabel`` column in the parquet schema."""
+    metadata = _parquet().read_schema(path).metadata or {}
+    try:
+        features = json.loads(metadata[b"huggingface"])["info"]["features"]
+        names = features[column]["names"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return [str(name) for name in names]
+
+
+class ParquetRows:
+    """Rows of parquet files by index, keeping the last row group read in memory."""
+
+    def __init__(self) -> None:
+        self._files: dict[Path, Any] = {}
+        self._group_key: tuple[Path, int, tuple[str, ...]] | None = None
+        self._group: list[dict[str, Any]] = []
+
+    def row(self, path: Path, index: int, columns: Sequence[str]) -> dict[str, Any]:
+        try:
+            if path not in self._files:
+                self._files[path] = _parquet().ParquetFile(path)
+            metadata = self._files[path].metadata
+            start = 0
+            for group in range(metadata.num_row_groups):
+                size = metadata.row_group(group).num_rows
+                if index < start + size:
+                    key = (path, group, tuple(columns))
+                    if key != self._group_key:
+                        table = self._files[path].read_row_group(group, columns=list(columns))
+                        self._group, self._group_key = table.to_pylist(), key
+                    return self._group[index - start]
+                start += size
+        except (OSError, ValueError) as exc:  # pyarrow's I/O and corrupt-data errors
+            raise Rejection("unreadable_file", f"{path}: {exc}") from None
+        raise Rejection("missing_file", f"{path} has no row {index}")
+
+
+def cell_bytes(cell: Any, where: str) -> bytes | None:
+    """The encoded bytes of a Hugging Face ``Image`` cell ({bytes, path}) or a binary cell;
+    None for an empty cell."""
+    if cell is None or isinstance(cell, bytes):
+        return cell
+    if isinstance(cell, dict) and cell.get("bytes") is not None:
+        return bytes(cell["bytes"])
+    if isinstance(cell, dict) and cell.get("path"):
+        raise Rejection("missing_file", f"{where}: no embedded bytes (path {cell['path']!r})")
+    if isinstance(cell, dict):
+        return None
+    raise Rejection("not_an_image", f"{where}: a {type(cell).__name__} cell, not an image")
+
+
+def image_cell_bytes(cell: Any, where: str) -> bytes:
+    """Like :func:`cell_bytes`, but an empty cell is a listed image that is not there."""
+    data = cell_bytes(cell, where)
+    if data is None:
+        raise Rejection("missing_file", f"{where}: empty image cell")
+    return data

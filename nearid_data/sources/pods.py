@@ -1,0 +1,194 @@
+"""``pods``: PODS, the Personal Object Discrimination Suite (Sundaram, Chae et al.).
+
+``layout: folders`` (``pods.zip``, as ssundaram21/personalized-rep reads it)::
+
+    root/
+      pods_info.json           classes, class_to_idx, class_to_sc (category), class_to_split
+      pods_image_annos.json    image id -> {class, split (train|test), test_split}
+      train/<class>/<n>.jpg         3 reference images per instance
+      test/<class>/<n>.jpg          test images, tagged by shift in pods_image_annos.json
+      test_dense/<class>/<n>.jpg    12 test images per instance with masks
+      <split>_masks/<class>/<n>.jpg the masks, where there are any
+
+``layout: hf`` (``chaenayo/PODS`` on the Hub): ``<split>-*.parquet`` for the splits ``train``,
+``test``, ``test_dense`` with columns ``image``, ``mask`` (``{bytes, path}``), ``label`` (the
+class) and ``scene_type`` (the shift tag).
+
+The identity is the instance (PODS's "class", e.g. one particular mug); its views are numbered
+over ``splits`` in order, files in natural name order (parquet: row order). The category is the
+instance's super-category from ``pods_info.json`` (in the root, or ``info:``), or ``object``
+without one. ``splits`` defaults to ``train`` and ``test``: ``test_dense`` may repeat test images.
+
+The id spelling in ``pods_image_annos.json`` is not documented, so an image is matched by its
+class, its folder's split and the stem of the id; unmatched images have no ``test_split``.
+``source`` in the sample json: ``path`` (+ ``mask``) or ``file``/``row``, ``pods_split``,
+``test_split`` (test images with a tag), ``class_split`` (``val``/``test``, with an info file).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import cached_property
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from nearid_data.errors import NearidError
+from nearid_data.sources.base import SourceItem, SourceRecord
+from nearid_data.sources.formats import (
+    DatasetConfig,
+    DatasetSource,
+    ParquetRows,
+    cell_bytes,
+    decode_record,
+    image_cell_bytes,
+    number_views,
+    parquet_splits,
+    read_file,
+    read_json,
+    read_parquet_columns,
+    select_splits,
+)
+
+log = logging.getLogger(__name__)
+
+PodsSplit = Literal["train", "test", "test_dense"]
+MASK_SUFFIXES = (".jpg", ".png")
+INFO_KEYS = ("class_to_sc", "class_to_split")
+
+
+class PodsConfig(DatasetConfig):
+    layout: Literal["folders", "hf"] = "folders"
+    splits: tuple[PodsSplit, ...] = ("train", "test")
+    info: str | None = None
+    """pods_info.json; default: the root's, when there is one."""
+
+
+class PodsSource(DatasetSource):
+    Config = PodsConfig
+    config: PodsConfig
+    label = "pods"
+
+    def list_items(self) -> list[SourceItem]:
+        listing = self._folder_entries if self.config.layout == "folders" else self._hf_entries
+        entries = []
+        for instance, ref in listing():
+            ref = {**ref, **self._class_split(instance)}
+            entries.append((instance, self._category(instance), ref))
+        return number_views(entries)
+
+    def load(self, item: SourceItem) -> SourceRecord:
+        ref = item.ref
+        if "row" in ref:
+            row = self._rows.row(self.root / ref["file"], ref["row"], ["image", "mask"])
+            where = f"{ref['file']} row {ref['row']}"
+            image, mask = image_cell_bytes(row["image"], where), cell_bytes(row["mask"], where)
+        else:
+            image = read_file(self.root / ref["path"])
+            mask = read_file(self.root / ref["mask"]) if "mask" in ref else None
+        return decode_record(image, mask=mask, max_pixels=self.config.max_pixels)
+
+    @cached_property
+    def _rows(self) -> ParquetRows:
+        return ParquetRows()
+
+    @cached_property
+    def _info(self) -> dict[str, dict[str, str]] | None:
+        path = Path(self.config.info) if self.config.info else self.root / "pods_info.json"
+        if self.config.info is None and not path.is_file():
+            return None
+        info = read_json(path)
+        if not isinstance(info, dict) or any(not isinstance(info.get(k), dict) for k in INFO_KEYS):
+            raise NearidError(
+                f"{path}: expected an object with the mappings {', '.join(INFO_KEYS)}"
+            )
+        return info
+
+    def _category(self, instance: str) -> str:
+        if self._info is None:
+            return "object"
+        if instance not in self._info["class_to_sc"]:
+            raise NearidError(f"pods: instance {instance!r} is not in pods_info.json class_to_sc")
+        return str(self._info["class_to_sc"][instance])
+
+    def _class_split(self, instance: str) -> dict[str, str]:
+        split = self._info["class_to_split"].get(instance) if self._info else None
+        return {"class_split": split} if split else {}
+
+    def _folder_entries(self) -> list[tuple[str, dict[str, Any]]]:
+        tags = _test_tags(self.root / "pods_image_annos.json")
+        entries = []
+        for split in self.config.splits:
+            folder = self.root / split
+            if not folder.is_dir():
+                raise NearidError(f"pods: split folder {folder} is missing")
+            for class_dir in sorted(p for p in folder.iterdir() if _visible_dir(p)):
+                files = [
+                    p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith(".")
+                ]
+                for path in sorted(files, key=lambda p: _natural(p.name)):
+                    relative = f"{split}/{class_dir.name}/{path.name}"
+                    ref: dict[str, Any] = {"path": relative, "pods_split": split}
+                    tag = tags.get((class_dir.name, split, path.stem))
+                    if tag:
+                        ref["test_split"] = tag
+                    mask = self._mask_of(split, class_dir.name, path)
+                    if mask is not None:
+                        ref["mask"] = mask
+                    entries.append((class_dir.name, ref))
+        if tags and not any("test_split" in ref for _, ref in entries):
+            log.warning("pods_image_annos.json matched none of the listed images: no test_split")
+        return entries
+
+    def _mask_of(self, split: str, instance: str, image: Path) -> str | None:
+        folder = PurePosixPath(f"{split}_masks", instance)
+        for name in (image.name, *(image.stem + suffix for suffix in MASK_SUFFIXES)):
+            if (self.root / folder / name).is_file():
+                return str(folder / name)
+        return None
+
+    def _hf_entries(self) -> list[tuple[str, dict[str, Any]]]:
+        files = parquet_splits(self.root)
+        select_splits(self.root, files, self.config.splits)
+        entries = []
+        for split in self.config.splits:
+            for path in files[split]:
+                columns = read_parquet_columns(
+                    path, ["label", "scene_type"], required=["image", "mask"]
+                )
+                relative = path.relative_to(self.root).as_posix()
+                tags = zip(columns["label"], columns["scene_type"], strict=True)
+                for row, (label, tag) in enumerate(tags):
+                    ref: dict[str, Any] = {"file": relative, "row": row, "pods_split": split}
+                    if split != "train" and tag:
+                        ref["test_split"] = tag
+                    entries.append((str(label), ref))
+        return entries
+
+
+def _test_tags(path: Path) -> dict[tuple[str, str, str], str]:
+    """(class, split, id stem) -> shift tag, from pods_image_annos.json if there is one."""
+    if not path.is_file():
+        return {}
+    annotations = read_json(path)
+    if not isinstance(annotations, dict):
+        raise NearidError(f"{path}: expected an object mapping image ids to annotations")
+    tags = {}
+    for image_id, entry in annotations.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("class"), str):
+            raise NearidError(f"{path}: image {image_id!r} needs an object with a 'class'")
+        if entry.get("test_split"):
+            key = (entry["class"], str(entry.get("split")), PurePosixPath(image_id).stem)
+            tags[key] = str(entry["test_split"])
+    return tags
+
+
+def _visible_dir(path: Path) -> bool:
+    return path.is_dir() and not path.name.startswith(".")
+
+
+def _natural(name: str) -> list[Any]:
+    """Sort key: digit runs compare as numbers, so 2.jpg comes before 10.jpg."""
+    return [
+        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)
+    ]

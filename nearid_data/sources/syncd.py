@@ -1,0 +1,114 @@
+"""``syncd``: SynCD, the synthetic customization dataset (Kumari et al., ICCV 2025).
+
+    root/
+      *metadata.json     lists of {filenames: [3], prompts: [3], original_filenames,
+                         objaverse_id, category: rigid | deformable}
+      <filename>.jpg     the views, relative to the root
+      masks/<stem>.jpg   a view's mask, in a ``masks`` folder beside it
+
+As SynCD's own loader does, every ``*metadata.json`` in the root is read (in name order) unless
+``metadata`` lists the files; ``metadata_with_scores.json`` does not match. Each entry is one
+identity: its Objaverse asset (``objaverse_id``; entries of one asset share the identity), or
+``entry-<n>`` for entries without one (deformable identities are generated from text, not an
+asset). Its views are the entry's files in order; the category is ``rigid`` or ``deformable``
+(from ``category``; without one, rigid exactly when there is an Objaverse id). ``category``
+selects which to keep: ``rigid`` by default (NearID uses only the rigid part), ``deformable`` or
+``all``. The caption is the view's own prompt.
+
+Masks are JPEG, binarised at > 127 (SynCD's loader takes > 0, which keeps compression speckle),
+and resized to their image when the sizes differ, as SynCD's loader does. ``source`` in the sample
+json: ``path``, ``mask``, ``entry`` (position over the metadata files), ``objaverse_id``,
+``prompt``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from nearid_data.errors import NearidError
+from nearid_data.sources.base import SourceItem, SourceRecord
+from nearid_data.sources.formats import (
+    DatasetConfig,
+    DatasetSource,
+    decode_record,
+    number_views,
+    read_file,
+    read_json,
+)
+
+METADATA_GLOB = "*metadata.json"
+CATEGORIES = ("rigid", "deformable")
+
+
+class SyncdConfig(DatasetConfig):
+    metadata: list[str] | None = None
+    """Metadata files relative to the root; default: every ``*metadata.json`` there."""
+    category: Literal["rigid", "deformable", "all"] = "rigid"
+
+
+class SyncdSource(DatasetSource):
+    Config = SyncdConfig
+    config: SyncdConfig
+    label = "syncd"
+
+    def list_items(self) -> list[SourceItem]:
+        entries = []
+        for index, entry in enumerate(self._entries()):
+            category = entry.get("category") or (
+                "rigid" if entry.get("objaverse_id") else "deformable"
+            )
+            if self.config.category not in ("all", category):
+                continue
+            identity = str(entry.get("objaverse_id") or f"entry-{index}")
+            for filename, prompt in zip(entry["filenames"], entry["prompts"], strict=True):
+                ref: dict[str, Any] = {"path": filename, "entry": index, "prompt": prompt}
+                if entry.get("objaverse_id"):
+                    ref["objaverse_id"] = str(entry["objaverse_id"])
+                image = PurePosixPath(filename)
+                mask = image.parent / "masks" / f"{image.stem}.jpg"
+                if (self.root / mask).is_file():
+                    ref["mask"] = str(mask)
+                entries.append((identity, category, ref))
+        return number_views(entries)
+
+    def load(self, item: SourceItem) -> SourceRecord:
+        mask = item.ref.get("mask")
+        return decode_record(
+            read_file(self.root / item.ref["path"]),
+            max_pixels=self.config.max_pixels,
+            mask=read_file(self.root / mask) if mask else None,
+            fit_mask=True,
+            caption=item.ref["prompt"],
+        )
+
+    def _entries(self) -> list[dict[str, Any]]:
+        if self.config.metadata is not None:
+            paths = [self.root / name for name in self.config.metadata]
+        else:
+            paths = sorted(self.root.glob(METADATA_GLOB))
+            if not paths:
+                raise NearidError(f"syncd: no {METADATA_GLOB} in {self.root}")
+        entries: list[dict[str, Any]] = []
+        for path in paths:
+            content = read_json(path)
+            if not isinstance(content, list):
+                raise NearidError(f"{path}: expected a list of entries")
+            entries.extend(_checked(path, number, entry) for number, entry in enumerate(content))
+        return entries
+
+
+def _checked(path: Path, number: int, entry: Any) -> dict[str, Any]:
+    where = f"{path}: entry {number}"
+    if not isinstance(entry, dict):
+        raise NearidError(f"{where}: expected an object")
+    filenames, prompts = entry.get("filenames"), entry.get("prompts")
+    if not isinstance(filenames, list) or not all(isinstance(f, str) and f for f in filenames):
+        raise NearidError(f"{where}: 'filenames' must be a list of file names")
+    if not isinstance(prompts, list) or len(prompts) != len(filenames):
+        raise NearidError(f"{where}: 'prompts' must be a list with one prompt per file")
+    if not all(isinstance(p, str) for p in prompts):
+        raise NearidError(f"{where}: every prompt must be a string")
+    if entry.get("category") not in (None, *CATEGORIES):
+        raise NearidError(f"{where}: category {entry['category']!r} is not one of {CATEGORIES}")
+    return entry
