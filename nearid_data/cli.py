@@ -100,21 +100,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "build":
         return _build(args)
     if args.command == "verify":
-        from nearid_data.verify import verify
-
-        report = verify(args.directory)
-        for problem in report.problems:
-            log.error("FAIL %s", problem)
-        status = "FAILED" if report.problems else "ok"
-        log.info(
-            "verify %s: %d stages, %d shards, %d samples, %d problems",
-            status,
-            len(report.stages),
-            report.shards,
-            report.samples,
-            len(report.problems),
-        )
-        return 1 if report.problems else 0
+        return _verify(args.directory)
     if args.command == "inspect":
         from nearid_data.inspect_build import inspect_text
 
