@@ -124,16 +124,15 @@ class DistractorsStage(Stage):
             self.infos[identity] = info
             self.by_category.setdefault(info.category, []).append(info)
 
-    def process(self, samples: Sequence[Sample]) -> Iterable[Outcome]:
-        views = [
-            _Pending(
-                s,
-                decode_png(s["image.png"]),
-                decode_mask_png(s["inpaint_mask.png"]),
-                decode_mask_png(s["mask.png"]),
-            )
-            for s in samples
-        ]
+    def prepare(self, sample: Sample) -> _Pending:
+        return _Pending(
+            sample,
+            decode_png(sample["image.png"]),
+            decode_mask_png(sample["inpaint_mask.png"]),
+            decode_mask_png(sample["mask.png"]),
+        )
+
+    def process(self, views: Sequence[_Pending]) -> Iterable[Outcome]:
         failed: dict[int, Rejection] = {}
         for gid, generator in self.generators.items():
             pending = [v for v in views if id(v) not in failed]

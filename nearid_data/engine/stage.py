@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from nearid_data.engine.catalog import Catalog
 from nearid_data.engine.manifest import tar_path
+from nearid_data.engine.prefetch import prefetch
 from nearid_data.engine.tario import read_samples
 from nearid_data.errors import Rejection
 from nearid_data.sample import KEY_FIELD, Sample, meta
@@ -24,6 +25,8 @@ from nearid_data.strict import StrictModel
 
 if TYPE_CHECKING:
     from nearid_data.config import PipelineConfig
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -127,20 +130,28 @@ class Stage:
         """Load models and global state, once per worker."""
 
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
-        """Default: stream the upstream shard in batches through ``process``."""
+        """Default: stream the upstream shard through ``prepare`` (on a background thread, a
+        batch ahead) and ``process`` (in batches)."""
         upstream_dir = self.ctx.stage_dir(self.ctx.upstream or "")
         samples = read_samples(tar_path(upstream_dir, unit.payload["input"]))
-        for batch in batched(samples, self.config.batch_size):
+        prepared = (self.prepare(sample) for sample in samples)
+        for batch in prefetch(batched(prepared, self.config.batch_size)):
             yield from self.process(batch)
 
-    def process(self, samples: Sequence[Sample]) -> Iterable[Outcome]:
+    def prepare(self, sample: Sample) -> Any:
+        """Per-sample CPU work before ``process`` (decoding), overlapped with the previous batch's
+        model work. Default: the sample as it is."""
+        return sample
+
+    def process(self, items: Sequence[Any]) -> Iterable[Outcome]:
+        """Outcomes for a batch of prepared samples, one per input."""
         raise NotImplementedError(f"stage {self.name!r} must implement process() or run()")
 
     def finalize(self, build_dir: Path) -> None:
         """After all units are committed, in the coordinating process (indexes, cards)."""
 
 
-def batched(items: Iterable[Sample], size: int) -> Iterator[list[Sample]]:
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch

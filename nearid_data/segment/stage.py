@@ -62,7 +62,9 @@ class SegmentStage(Stage):
             resolve_backend(registry, spec, where=where)
 
     def _backend_specs(self) -> list[tuple[dict[str, Any], Registry[Any], str]]:
-        specs: list[tuple[dict[str, Any], Registry[Any], str]] = [(self.config.segmenter, SEGMENTERS, "stages.segment.segmenter")]
+        specs: list[tuple[dict[str, Any], Registry[Any], str]] = [
+            (self.config.segmenter, SEGMENTERS, "stages.segment.segmenter")
+        ]
         if self.config.detector is not None:
             specs.append((self.config.detector, DETECTORS, "stages.segment.detector"))
         return specs
@@ -81,8 +83,11 @@ class SegmentStage(Stage):
         self.segmenter: Segmenter = backends[0]
         self.detector: Detector | None = backends[1] if len(backends) > 1 else None
 
-    def process(self, samples: Sequence[Sample]) -> Iterable[Outcome]:
-        views = [self._decode(sample) for sample in samples]
+    def prepare(self, sample: Sample) -> _View:
+        source_mask = decode_mask_png(sample["mask.png"]) if "mask.png" in sample else None
+        return _View(sample, decode_png(sample["image.png"]), source_mask)
+
+    def process(self, views: Sequence[_View]) -> Iterable[Outcome]:
         needs_model = [
             v for v in views if v.source_mask is None or self.config.source_masks != "keep"
         ]
@@ -93,10 +98,6 @@ class SegmentStage(Stage):
                 yield self._finish(view, prediction)
             except Rejection as rejection:
                 yield Rejected.of(view.sample, rejection, _figures(view, prediction))
-
-    def _decode(self, sample: Sample) -> _View:
-        source_mask = decode_mask_png(sample["mask.png"]) if "mask.png" in sample else None
-        return _View(sample, decode_png(sample["image.png"]), source_mask)
 
     def _predict(
         self, views: list[_View]
