@@ -22,6 +22,7 @@ from nearid_data.engine.manifest import (
     tar_path,
     write_model,
 )
+from nearid_data.engine.prefetch import prefetch
 from nearid_data.engine.stage import Kept, Stage, WorkUnit
 from nearid_data.engine.tario import ShardWriter
 from nearid_data.sample import KEY_FIELD, meta
@@ -82,7 +83,8 @@ def _execute(task: StageTask, unit: WorkUnit) -> ShardManifest:
     rows: list[SampleRow] = []
     tar = tar_path(stage_dir, unit.name)
     with ShardWriter(tar) as writer:
-        for outcome in stage.run(unit):
+        # The stage runs a little ahead on its own thread, so writing and hashing overlap its work.
+        for outcome in prefetch(stage.run(unit), depth=64):
             if isinstance(outcome, Kept):
                 hashes = writer.write(outcome.sample)
                 info = meta(outcome.sample)
