@@ -42,7 +42,12 @@ def test_segment_with_gdino_and_sam(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     # The registry entry builds the tiny architecture; loading the checkpoint is the real path.
     monkeypatch.setitem(segment_anything.sam_model_registry, "vit_b", build_tiny_sam)
     segment = {
-        "detector": {"name": "gdino", "model": str(gdino), "box_threshold": 0.0, "text_threshold": 0.0},
+        "detector": {
+            "name": "gdino",
+            "model": str(gdino),
+            "box_threshold": 0.0,
+            "text_threshold": 0.0,
+        },
         "segmenter": {"name": "sam", "kind": "vit_b", "checkpoint": str(checkpoint)},
         "source_masks": "replace",
         "batch_size": 4,
@@ -55,7 +60,12 @@ def test_segment_with_gdino_and_sam(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     rows = _rows(tmp_path / "build/segment")
     assert len(rows) == 8
     for row in rows:
-        assert row.status == "kept" or row.reason in {"no_box", "empty_mask", "mask_too_small", "mask_too_large"}
+        assert row.status == "kept" or row.reason in {
+            "no_box",
+            "empty_mask",
+            "mask_too_small",
+            "mask_too_large",
+        }
         if row.status == "kept":
             assert {"box_score", "mask_score", "iou_vs_source", "prompt"} <= set(row.qa)
             assert row.qa["mask_source"] == "model"
@@ -68,16 +78,27 @@ def test_distractors_with_sd_inpaint_through_export(tmp_path: Path) -> None:
     from tests.tiny_pipelines import save_tiny_sd_inpaint
 
     model = save_tiny_sd_inpaint(tmp_path / "sd")
-    generator = {"name": "sd-inpaint", "model": str(model), "steps": 2, "resolution": 64, "batch_size": 4}
+    generator = {
+        "name": "sd-inpaint",
+        "model": str(model),
+        "steps": 2,
+        "resolution": 64,
+        "batch_size": 4,
+    }
     stages = {
         **TINY_DEMO["stages"],
-        "distractors": {"generators": [generator, {"name": "cut_paste"}], "concept": "perturb",
-                        "min_inside_changed": 0.0},
+        "distractors": {
+            "generators": [generator, {"name": "cut_paste"}],
+            "concept": "perturb",
+            "min_inside_changed": 0.0,
+        },
     }
     source = {**TINY_DEMO["source"], "n_identities": 4, "views": 2, "categories": ["mug", "shoe"]}
     pipeline = tiny_pipeline(source=source, stages=stages)
     build(pipeline, out=tmp_path / "build")
-    samples = [s for t in sorted((tmp_path / "build/export/data").rglob("*.tar")) for s in read_samples(t)]
+    samples = [
+        s for t in sorted((tmp_path / "build/export/data").rglob("*.tar")) for s in read_samples(t)
+    ]
     assert samples
     for sample in samples:
         reference = np.asarray(Image.open(io.BytesIO(sample["image.png"])).convert("RGB"))
@@ -94,3 +115,41 @@ def test_distractors_with_sd_inpaint_through_export(tmp_path: Path) -> None:
     first = sorted((tmp_path / "build/distractors").glob("*.tar"))
     second = sorted((again / "distractors").glob("*.tar"))
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+
+
+def test_segment_stage_from_the_command_line(tmp_path: Path) -> None:
+    """The README's flow: a pipeline naming local model directories, run stage by stage."""
+    from tests.build_helpers import cli
+    from tests.conftest import write_pipeline
+    from tests.tiny_models import save_tiny_gdino, save_tiny_sam_hf
+
+    gdino, sam = save_tiny_gdino(tmp_path / "gdino"), save_tiny_sam_hf(tmp_path / "sam")
+    raw = {
+        "name": "models-cli",
+        "source": {**TINY_DEMO["source"], "n_identities": 2, "views": 2},
+        "stages": {
+            "ingest": {},
+            "segment": {
+                "detector": {
+                    "name": "gdino",
+                    "model": str(gdino),
+                    "box_threshold": 0.0,
+                    "text_threshold": 0.0,
+                },
+                "segmenter": {"name": "sam-hf", "model": str(sam)},
+                "source_masks": "compare",
+            },
+        },
+    }
+    pipeline = write_pipeline(tmp_path / "p.yaml", raw)
+    out = tmp_path / "build"
+    cli("build", "--pipeline", str(pipeline), "--out", str(out), "--stage", "ingest")
+    result = cli("build", "--pipeline", str(pipeline), "--out", str(out), "--stage", "segment")
+    assert "segment" in result.stderr
+    rows = _rows(out / "segment")
+    assert len(rows) == 4
+    for row in rows:
+        assert row.status == "kept" or row.reason
+        if row.status == "kept":
+            # compare: the source mask is kept and the model mask's IoU with it recorded.
+            assert row.qa["mask_source"] == "source" and 0.0 <= row.qa["iou_vs_source"] <= 1.0
