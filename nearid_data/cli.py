@@ -76,6 +76,12 @@ def parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="counts, rejections and sizes of a build")
     inspect.add_argument("directory", type=Path)
 
+    from nearid_data.report.command import add_arguments as add_report_arguments
+
+    add_report_arguments(
+        commands.add_parser("report", help="a self-contained HTML report of a build")
+    )
+
     schemas = commands.add_parser("schemas", help="write the manifests' JSON Schemas")
     schemas.add_argument("--out", type=Path, default=Path("manifests"))
     return main
@@ -106,6 +112,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(inspect_text(args.directory))
         return 0
+    if args.command == "report":
+        from nearid_data.report.command import run as run_report
+
+        return run_report(args)
     from nearid_data.schemas import write_schemas
 
     for path in write_schemas(args.out):
