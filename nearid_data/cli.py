@@ -1,4 +1,4 @@
-"""Command line: ``python -m nearid_data {build,verify,inspect,schemas}``.
+"""Command line: ``python -m nearid_data {build,verify,inspect,eval,report,schemas}``.
 
 Exit codes: 0 success; 1 a build or verification failed; 2 a usage or configuration error;
 3 ``--strict`` and some input was rejected.
@@ -76,6 +76,16 @@ def parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="counts, rejections and sizes of a build")
     inspect.add_argument("directory", type=Path)
 
+    from nearid_data.evaluate import command as eval_command
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="score an image embedder on a build: NearID SSR/PA, FPR mAP, PODS",
+        epilog=eval_command.EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    eval_command.add_arguments(evaluate)
+
     from nearid_data.report.command import add_arguments as add_report_arguments
 
     add_report_arguments(
@@ -112,6 +122,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(inspect_text(args.directory))
         return 0
+    if args.command == "eval":
+        from nearid_data.evaluate.command import run as run_eval
+
+        return run_eval(args)
     if args.command == "report":
         from nearid_data.report.command import run as run_report
 

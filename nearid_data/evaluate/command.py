@@ -1,0 +1,88 @@
+"""``python -m nearid_data eval``: score an embedder on a build with one protocol.
+
+Prints the results as a Markdown table and writes them, with the embedder's settings and
+fingerprint, to a JSON file. Embeddings are cached (see ``cache.py``), so a rerun, or another
+protocol over the same images, embeds nothing twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from nearid_data.backend import build_backend
+from nearid_data.config import apply_overrides
+from nearid_data.engine.atomic import write_json_atomic
+from nearid_data.errors import NearidError
+from nearid_data.evaluate.cache import EmbeddingCache
+from nearid_data.evaluate.embedders import EMBEDDERS
+from nearid_data.evaluate.protocols import PROTOCOLS, Context, Options, run_protocol
+
+log = logging.getLogger("nearid_data")
+
+EXAMPLES = """examples:
+  python -m nearid_data eval build/demo --protocol nearid --embedder colorhist
+  python -m nearid_data eval build/demo --protocol nearid --embedder siglip --device cuda --masked
+  python -m nearid_data eval build/fpr-cub --protocol fpr --embedder dinov2 --queries generated/
+  python -m nearid_data eval build/pods --protocol pods --embedder clip --model models/clip-vit-b32
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "directory", type=Path, help="a build directory, or its export (export, export-fpr, pods)"
+    )
+    parser.add_argument("--protocol", required=True, choices=sorted(PROTOCOLS))
+    parser.add_argument("--embedder", required=True, choices=EMBEDDERS.names())
+    parser.add_argument("--model", help="hub id or local directory (clip, siglip, dinov2)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an embedder setting, e.g. --set batch_size=64 --set pooling=mean (repeatable)",
+    )
+    parser.add_argument(
+        "--masked",
+        action="store_true",
+        help="foreground only: black out the background with the subject mask (nearid, pods)",
+    )
+    parser.add_argument("--split", help="nearid: evaluate this split only (default: all)")
+    parser.add_argument(
+        "--queries",
+        type=Path,
+        help="fpr: a folder of query images, one sub-folder per subject (default: the references)",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="result JSON (default: DIR/eval-PROTOCOL-EMBEDDER[-masked].json)"
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, help="embedding cache directory (default: DIR/.embeddings)"
+    )
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.split is not None and args.protocol != "nearid":
+        raise NearidError("--split applies to --protocol nearid only")
+    if args.queries is not None and args.protocol != "fpr":
+        raise NearidError("--queries applies to --protocol fpr only")
+    spec = apply_overrides({"name": args.embedder}, args.settings)
+    if args.model is not None:
+        if "model" not in EMBEDDERS.load(args.embedder).Config.model_fields:
+            raise NearidError(f"--model: the {args.embedder} embedder takes no model")
+        spec["model"] = args.model
+    embedder = build_backend(EMBEDDERS, spec, where="embedder", device=args.device)
+    cache_dir = None if args.no_cache else (args.cache_dir or args.directory / ".embeddings")
+    context = Context(EmbeddingCache(embedder, cache_dir), masked=args.masked)
+    options = Options(split=args.split, queries=args.queries)
+    document, table = run_protocol(args.protocol, args.directory, context, options)
+    mode = "-masked" if args.masked else ""
+    out = args.out or args.directory / f"eval-{args.protocol}-{args.embedder}{mode}.json"
+    write_json_atomic(out, document)
+    print(table)
+    log.info("wrote %s", out)
+    return 0
