@@ -23,10 +23,13 @@ from nearid_data.distractors.compositing import composite, measure
 from nearid_data.distractors.concepts import Concept, IdentityInfo, choose_concept
 from nearid_data.distractors.registry import GENERATORS
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
-from nearid_data.errors import Rejection
+from nearid_data.errors import NearidError, Rejection
+from nearid_data.evaluate.embedders import EMBEDDERS
+from nearid_data.evaluate.embedders.base import Embedder
 from nearid_data.imageio import decode_mask_png, decode_png, encode_png
 from nearid_data.sample import KEY_FIELD, Sample, meta, with_fields
 from nearid_data.seeding import derive_seed, rng_for
+from nearid_data.segment import masks
 
 _GENERATOR_ID = re.compile(r"^[a-z0-9_]+$")
 
@@ -42,6 +45,12 @@ class DistractorsConfig(StageConfig):
     min_inside_changed: float = Field(0.25, ge=0, le=1)
     max_donor_clipped: float = Field(0.35, ge=0, le=1)
     retries: int = Field(2, ge=0)
+    embedder: dict[str, Any] | None = None
+    """An image embedder (``{name: clip, model: ...}``, as ``eval`` takes): records the cosine
+    similarity of the reference's and the distractor's subject crops (``crop_similarity``)."""
+    min_crop_similarity: float | None = Field(None, ge=-1, le=1)
+    """With an embedder: reject a distractor whose subject crop is less similar than this to the
+    reference's (``not_same_category``: the generator painted something else)."""
 
     @field_validator("generators")
     @classmethod
@@ -100,6 +109,10 @@ class DistractorsStage(Stage):
             resolve_backend(
                 GENERATORS, backend_spec(spec), where=f"stages.distractors.generators.{index}"
             )
+        if config.embedder is not None:
+            resolve_backend(EMBEDDERS, config.embedder, where="stages.distractors.embedder")
+        elif config.min_crop_similarity is not None:
+            raise NearidError("stages.distractors.min_crop_similarity needs an embedder")
 
     def adds(self) -> frozenset[str]:
         return frozenset(distractor_field(generator_id(s)) for s in self.config.generators)
@@ -117,6 +130,14 @@ class DistractorsStage(Stage):
             )
             for spec in self.config.generators
         }
+        self.embedder: Embedder | None = None
+        if self.config.embedder is not None:
+            self.embedder = build_backend(
+                EMBEDDERS,
+                self.config.embedder,
+                where="stages.distractors.embedder",
+                device=self.ctx.device,
+            )
         self.infos: dict[str, IdentityInfo] = {}
         self.by_category: dict[str, list[IdentityInfo]] = {}
         for identity, rows in sorted(self.upstream_catalog.by_identity.items()):
@@ -161,15 +182,21 @@ class DistractorsStage(Stage):
             except Rejection as rejection:
                 view.last = rejection
         outputs = generator.generate([request for _, request, _ in ready]) if ready else []
+        distractors = [
+            composite(view.image, output, view.region, feather_px=self.config.feather_px)
+            for (view, _, _), output in zip(ready, outputs, strict=True)
+        ]
+        similarities = self._crop_similarities([view for view, _, _ in ready], distractors)
         retry = []
-        for (view, request, concept), output in zip(ready, outputs, strict=True):
-            distractor = composite(
-                view.image, output, view.region, feather_px=self.config.feather_px
-            )
+        for (view, request, concept), distractor, similarity in zip(
+            ready, distractors, similarities, strict=True
+        ):
             figures = {
                 **_rounded(measure(view.image, distractor, view.region).__dict__),
                 **generator.request_figures(request),
             }
+            if similarity is not None:
+                figures["crop_similarity"] = round(similarity, 6)
             try:
                 self._check(figures)
             except Rejection as rejection:
@@ -216,6 +243,25 @@ class DistractorsStage(Stage):
             decode_mask_png(sample["mask.png"]),
         )
 
+    def _crop_similarities(
+        self, views: list[_Pending], distractors: list[np.ndarray]
+    ) -> list[float | None]:
+        """Cosine similarity of reference and distractor within the mask's box, in one batch."""
+        if self.embedder is None or not views:
+            return [None] * len(views)
+        boxes = [
+            masks.bbox(view.region) or (0, 0, view.image.shape[1], view.image.shape[0])
+            for view in views
+        ]
+        crops = [
+            image[y0:y1, x0:x1]
+            for images in ([view.image for view in views], distractors)
+            for image, (x0, y0, x1, y1) in zip(images, boxes, strict=True)
+        ]
+        vectors = self.embedder.embed(crops)
+        half = len(views)
+        return [float(vectors[i] @ vectors[half + i]) for i in range(half)]
+
     def _check(self, figures: dict[str, Any]) -> None:
         if not figures["outside_equal"]:
             raise Rejection("background_changed", "pixels outside the inpainting mask changed")
@@ -223,6 +269,11 @@ class DistractorsStage(Stage):
             raise Rejection(
                 "too_little_change",
                 f"{figures['inside_changed_fraction']:.3f} of the mask changed < {self.config.min_inside_changed}",
+            )
+        floor = self.config.min_crop_similarity
+        if floor is not None and figures["crop_similarity"] < floor:
+            raise Rejection(
+                "not_same_category", f"crop similarity {figures['crop_similarity']:.3f} < {floor}"
             )
         if figures.get("donor_clipped", 0.0) > self.config.max_donor_clipped:
             raise Rejection(

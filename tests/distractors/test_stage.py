@@ -1,0 +1,63 @@
+"""The distractors stage's QA around generators: retries, thresholds, the embedder crop check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nearid_data.build import build
+from nearid_data.engine.manifest import manifest_path, read_manifest, read_summary
+from nearid_data.errors import NearidError
+from tests.conftest import TINY_DEMO, tiny_pipeline
+
+
+def _distractor_rows(out: Path) -> list:
+    summary = read_summary(out / "distractors")
+    assert summary is not None
+    return [
+        r
+        for e in summary.shards
+        for r in read_manifest(manifest_path(out / "distractors", e.unit)).rows
+    ]
+
+
+def _build(tmp_path: Path, **distractors: object) -> list:
+    stages = {
+        "ingest": TINY_DEMO["stages"]["ingest"],
+        "segment": TINY_DEMO["stages"]["segment"],
+        "distractors": {"generators": [{"name": "cut_paste"}], **distractors},
+    }
+    build(tiny_pipeline(stages=stages), out=tmp_path)
+    return _distractor_rows(tmp_path)
+
+
+def test_crop_similarity_is_recorded_and_thresholded(tmp_path: Path) -> None:
+    rows = _build(tmp_path / "a", embedder={"name": "colorhist"}, retries=0)
+    kept = [r for r in rows if r.status == "kept"]
+    assert kept and all(-1 <= r.qa["cut_paste"]["crop_similarity"] <= 1 for r in kept)
+    similarities = sorted(r.qa["cut_paste"]["crop_similarity"] for r in kept)
+    floor = similarities[len(similarities) // 2]
+    strict = _build(
+        tmp_path / "b", embedder={"name": "colorhist"}, retries=0, min_crop_similarity=floor
+    )
+    rejected = [r for r in strict if r.status == "rejected"]
+    assert rejected and {r.reason for r in rejected} == {"cut_paste:not_same_category"}
+    assert len(rejected) == sum(s < floor for s in similarities)
+
+
+def test_retries_draw_new_seeds_and_every_view_is_accounted_for(tmp_path: Path) -> None:
+    rows = _build(tmp_path, min_inside_changed=0.97, retries=2)
+    assert len(rows) == 8 * 3
+    kept = [r for r in rows if r.status == "kept"]
+    rejected = [r for r in rows if r.status == "rejected"]
+    assert rejected and all(r.reason == "cut_paste:too_little_change" for r in rejected)
+    assert all(r.detail for r in rejected)
+    if kept:
+        assert all(r.qa["cut_paste"]["inside_changed_fraction"] >= 0.97 for r in kept)
+
+
+def test_a_threshold_without_an_embedder_is_a_config_error() -> None:
+    stages = {**TINY_DEMO["stages"], "distractors": {"min_crop_similarity": 0.5}}
+    with pytest.raises(NearidError, match="embedder"):
+        tiny_pipeline(stages=stages)
