@@ -1,4 +1,4 @@
-"""Command line: ``python -m nearid_data {build,verify,inspect,eval,report,schemas}``.
+"""Command line: ``python -m nearid_data {build,verify,inspect,eval,report,publish,schemas}``.
 
 Exit codes: 0 success; 1 a build or verification failed; 2 a usage or configuration error;
 3 ``--strict`` and some input was rejected.
@@ -20,6 +20,7 @@ EXAMPLES = """examples:
   python -m nearid_data build --pipeline pipelines/demo.yaml --stage segment --set segment.dilate_px=9
   python -m nearid_data verify build/demo
   python -m nearid_data inspect build/demo
+  python -m nearid_data publish build/demo/export --repo-id OWNER/NAME --dry-run
 """
 
 
@@ -86,6 +87,12 @@ def parser() -> argparse.ArgumentParser:
     )
     eval_command.add_arguments(evaluate)
 
+    from nearid_data.publish.command import add_arguments as add_publish_arguments
+
+    add_publish_arguments(
+        commands.add_parser("publish", help="upload an export to the Hugging Face Hub")
+    )
+
     from nearid_data.report.command import add_arguments as add_report_arguments
 
     add_report_arguments(
@@ -122,6 +129,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(inspect_text(args.directory))
         return 0
+    if args.command == "publish":
+        from nearid_data.publish.command import run as run_publish
+
+        return run_publish(args)
     if args.command == "eval":
         from nearid_data.evaluate.command import run as run_eval
 
