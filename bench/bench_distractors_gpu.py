@@ -25,12 +25,10 @@ Prints one JSON line and a Markdown table; ``--out`` also writes the JSON to a f
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,13 +38,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gpu_harness import MET, PEAK_FLOPS, emit, pick_device, quiet_libraries  # noqa: E402
+
 from nearid_data.distractors.base import InpaintRequest  # noqa: E402
 from nearid_data.distractors.diffusers_inpaint import DiffusersInpaintGenerator  # noqa: E402
 from nearid_data.distractors.sd_inpaint import SdInpaintGenerator  # noqa: E402
 from nearid_data.distractors.sdxl_inpaint import SdxlInpaintGenerator  # noqa: E402
 
-PEAK_FLOPS = 800e12
-MET = {True: "yes", False: "no", None: "-"}
 PROMPTS = ["a red ceramic mug", "a blue glass mug", "a striped metal mug", "a plain paper mug"]
 
 
@@ -276,39 +274,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    import torch
-
-    warnings.filterwarnings("ignore")
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    for logging in (diffusers_logging, transformers_logging):
-        logging.set_verbosity_error()
-        logging.disable_progress_bar()
-    if args.smoke:
-        device = "cpu"
-        torch.set_num_threads(1)  # tiny convs on a shared CPU: threads only spin against each other
-    elif torch.cuda.is_available():
-        device = "cuda"
-    else:
-        sys.exit("no CUDA device: run with --smoke to check the harness on CPU")
+    quiet_libraries()
+    device = pick_device(args.smoke)
     with tempfile.TemporaryDirectory(prefix="bench_distractors_") as tmp:
         rows = [
             row for key in args.models.split(",") for row in run_case(key, args, device, Path(tmp))
         ]
-    result = {
-        "bench": "distractors_gpu",
-        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
-        "torch": torch.__version__,
-        "peak_tflops": PEAK_FLOPS / 1e12,
-        "smoke": args.smoke,
-        "rows": rows,
-    }
-    print(json.dumps(result))
-    print(markdown(rows))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2))
+    emit("distractors_gpu", device, args.smoke, rows, markdown(rows), args.out)
 
 
 if __name__ == "__main__":

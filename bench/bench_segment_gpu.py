@@ -27,12 +27,10 @@ Prints one JSON line and a Markdown table; ``--out`` also writes the JSON to a f
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -43,15 +41,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gpu_harness import MET, PEAK_FLOPS, emit, pick_device, quiet_libraries  # noqa: E402
+
 from nearid_data.segment.base import Box  # noqa: E402
 from nearid_data.segment.gdino import GdinoDetector  # noqa: E402
 from nearid_data.segment.inference import model_inputs  # noqa: E402
 from nearid_data.segment.sam import SamSegmenter  # noqa: E402
 from tests import tiny_models  # noqa: E402
 
-PEAK_FLOPS = 800e12
 TARGET_MS = {"sam-vit-h": 12.0, "gdino-swin-t": 12.0}  # per image on one H100, issue's goals
-MET = {True: "yes", False: "no", None: "-"}
 SWIN = {  # transformers SwinConfig of GroundingDINO's two published backbones
     "swin-t": dict(embed_dim=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=7),
     "swin-b": dict(embed_dim=128, depths=[2, 2, 18, 2], num_heads=[4, 8, 16, 32], window_size=12),
@@ -282,20 +280,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    import torch
-
-    warnings.filterwarnings("ignore")
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    if args.smoke:
-        device = "cpu"
-        torch.set_num_threads(1)  # tiny ops on a shared CPU: threads only spin against each other
-    elif torch.cuda.is_available():
-        device = "cuda"
-    else:
-        sys.exit("no CUDA device: run with --smoke to check the harness on CPU")
+    quiet_libraries()
+    device = pick_device(args.smoke)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_segment_") as tmp:
         for key in args.models.split(","):
@@ -303,19 +289,7 @@ def main() -> None:
                 rows += bench_sam(args, device, Path(tmp))
             else:
                 rows += bench_gdino(key, args, device, Path(tmp))
-    result = {
-        "bench": "segment_gpu",
-        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
-        "torch": torch.__version__,
-        "peak_tflops": PEAK_FLOPS / 1e12,
-        "smoke": args.smoke,
-        "rows": rows,
-    }
-    print(json.dumps(result))
-    print(markdown(rows))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2))
+    emit("segment_gpu", device, args.smoke, rows, markdown(rows), args.out)
 
 
 if __name__ == "__main__":
