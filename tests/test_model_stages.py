@@ -153,3 +153,34 @@ def test_segment_stage_from_the_command_line(tmp_path: Path) -> None:
         if row.status == "kept":
             # compare: the source mask is kept and the model mask's IoU with it recorded.
             assert row.qa["mask_source"] == "source" and 0.0 <= row.qa["iou_vs_source"] <= 1.0
+
+
+@pytest.mark.parametrize("name", ["sdxl-inpaint", "flux-fill"])
+def test_sdxl_and_flux_generators_through_export(tmp_path: Path, name: str) -> None:
+    from tests import tiny_pipelines
+
+    save = {"sdxl-inpaint": tiny_pipelines.save_tiny_sdxl_inpaint,
+            "flux-fill": tiny_pipelines.save_tiny_flux_fill}[name]  # fmt: skip
+    generator = {"name": name, "model": str(save(tmp_path / "model")), "steps": 2,
+                 "resolution": 64, "batch_size": 4}  # fmt: skip
+    stages = {
+        **TINY_DEMO["stages"],
+        "distractors": {"generators": [generator], "concept": "sibling", "min_inside_changed": 0.0},
+    }
+    source = {**TINY_DEMO["source"], "n_identities": 4, "views": 2, "categories": ["mug", "shoe"]}
+    build(tiny_pipeline(source=source, stages=stages), out=tmp_path / "build")
+    field = f"distractor_{name.replace('-', '_')}.png"
+    samples = [
+        s for t in sorted((tmp_path / "build/export/data").rglob("*.tar")) for s in read_samples(t)
+    ]
+    assert len(samples) == 8
+    for sample in samples:
+        reference = np.asarray(Image.open(io.BytesIO(sample["image.png"])).convert("RGB"))
+        outside = np.asarray(Image.open(io.BytesIO(sample["inpaint_mask.png"]))) == 0
+        distractor = np.asarray(Image.open(io.BytesIO(sample[field])).convert("RGB"))
+        assert np.array_equal(reference[outside], distractor[outside])
+        record = sample["json"]["distractors"][name.replace("-", "_")]
+        assert (
+            record["concept"] == "sibling"
+            and record["donor_identity"] != sample["json"]["identity"]
+        )
