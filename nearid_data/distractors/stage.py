@@ -48,6 +48,9 @@ class DistractorsConfig(StageConfig):
     embedder: dict[str, Any] | None = None
     """An image embedder (``{name: clip, model: ...}``, as ``eval`` takes): records the cosine
     similarity of the reference's and the distractor's subject crops (``crop_similarity``)."""
+    sibling_by: Literal["random", "embedding"] = "random"
+    """How a sibling identity is chosen: at random (seeded), or the most similar one by the
+    embedder (first views' subject crops), so distractors are as near as the data allows."""
     min_crop_similarity: float | None = Field(None, ge=-1, le=1)
     """With an embedder: reject a distractor whose subject crop is less similar than this to the
     reference's (``not_same_category``: the generator painted something else)."""
@@ -111,8 +114,10 @@ class DistractorsStage(Stage):
             )
         if config.embedder is not None:
             resolve_backend(EMBEDDERS, config.embedder, where="stages.distractors.embedder")
-        elif config.min_crop_similarity is not None:
-            raise NearidError("stages.distractors.min_crop_similarity needs an embedder")
+        elif config.min_crop_similarity is not None or config.sibling_by == "embedding":
+            raise NearidError(
+                "stages.distractors: min_crop_similarity and sibling_by: embedding need an embedder"
+            )
 
     def adds(self) -> frozenset[str]:
         return frozenset(distractor_field(generator_id(s)) for s in self.config.generators)
@@ -144,6 +149,9 @@ class DistractorsStage(Stage):
             info = IdentityInfo(identity, rows[0].category, rows[0].caption)
             self.infos[identity] = info
             self.by_category.setdefault(info.category, []).append(info)
+        self.identity_vectors = (
+            self._identity_vectors() if self.config.sibling_by == "embedding" else {}
+        )
 
     def prepare(self, sample: Sample) -> _Pending:
         return _Pending(
@@ -218,7 +226,10 @@ class DistractorsStage(Stage):
         reference = self.infos[meta(view.sample)["identity"]]
         siblings = self.by_category[reference.category]
         strategy = "sibling" if generator.needs_donor else self.config.concept
-        concept = choose_concept(strategy, reference, siblings, rng, prompts=self.config.prompts)
+        similarity = self._similarity if self.identity_vectors else None
+        concept = choose_concept(
+            strategy, reference, siblings, rng, prompts=self.config.prompts, similarity=similarity
+        )
         donor = self._donor(concept, rng) if generator.needs_donor else None
         request = InpaintRequest(
             key=key,
@@ -242,6 +253,23 @@ class DistractorsStage(Stage):
             decode_png(sample["image.png"]),
             decode_mask_png(sample["mask.png"]),
         )
+
+    def _identity_vectors(self) -> dict[str, np.ndarray]:
+        """One embedding per identity: its first view's subject crop."""
+        assert self.embedder is not None
+        catalog = self.upstream_catalog
+        crops = []
+        for rows in self.upstream_catalog.by_identity.values():
+            sample = catalog.fetch(min(rows, key=lambda r: r.view))
+            image, mask = decode_png(sample["image.png"]), decode_mask_png(sample["mask.png"])
+            x0, y0, x1, y1 = masks.bbox(mask) or (0, 0, image.shape[1], image.shape[0])
+            crops.append(image[y0:y1, x0:x1])
+        vectors = self.embedder.embed(crops)
+        return dict(zip(catalog.by_identity, vectors, strict=True))
+
+    def _similarity(self, reference: IdentityInfo, candidate: IdentityInfo) -> float:
+        vectors = self.identity_vectors
+        return float(vectors[reference.identity] @ vectors[candidate.identity])
 
     def _crop_similarities(
         self, views: list[_Pending], distractors: list[np.ndarray]

@@ -61,3 +61,35 @@ def test_a_threshold_without_an_embedder_is_a_config_error() -> None:
     stages = {**TINY_DEMO["stages"], "distractors": {"min_crop_similarity": 0.5}}
     with pytest.raises(NearidError, match="embedder"):
         tiny_pipeline(stages=stages)
+
+
+def test_siblings_by_embedding_pick_the_most_similar_identity(tmp_path: Path) -> None:
+    import json
+
+    from nearid_data.engine.catalog import Catalog
+
+    rows = _build(tmp_path, embedder={"name": "colorhist"}, sibling_by="embedding", retries=0)
+    kept = [r for r in rows if r.status == "kept"]
+    assert kept
+    stage = Catalog(tmp_path / "distractors")
+    # Recompute the nearest sibling with the same embedder, independently of the stage.
+    from nearid_data.backend import build_backend
+    from nearid_data.evaluate.embedders import EMBEDDERS
+    from nearid_data.imageio import decode_mask_png, decode_png
+    from nearid_data.segment.masks import bbox
+
+    upstream = Catalog(tmp_path / "segment")
+    embedder = build_backend(EMBEDDERS, {"name": "colorhist"}, where="test")
+    crops = {}
+    for identity, identity_rows in upstream.by_identity.items():
+        sample = upstream.fetch(min(identity_rows, key=lambda r: r.view))
+        image = decode_png(sample["image.png"])
+        x0, y0, x1, y1 = bbox(decode_mask_png(sample["mask.png"]))
+        crops[identity] = image[y0:y1, x0:x1]
+    vectors = dict(zip(crops, embedder.embed(list(crops.values())), strict=True))
+    for row in stage.rows:
+        record = stage.fetch(row)["json"]["distractors"]["cut_paste"]
+        siblings = [i for i, r in upstream.by_identity.items()
+                    if r[0].category == row.category and i != row.identity]  # fmt: skip
+        best = max(siblings, key=lambda i: float(vectors[row.identity] @ vectors[i]))
+        assert record["donor_identity"] == best, json.dumps(record)
