@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar, TypeVar
@@ -58,6 +58,25 @@ def load_pretrained(loader: Callable[..., T], model: str, **kwargs: Any) -> T:
         return loader(model, **kwargs)
     except (OSError, ValueError) as exc:
         raise NearidError(missing_model_message(model, exc)) from exc
+
+
+def checked_model_type(
+    transformers: ModuleType,
+    model: str,
+    accepted: Sequence[str],
+    *,
+    revision: str | None,
+    taker: str,
+) -> str:
+    """The ``model_type`` in the model's config, or one error saying what ``taker`` accepts."""
+    family: str = load_pretrained(
+        transformers.AutoConfig.from_pretrained, model, revision=revision
+    ).model_type
+    if family not in accepted:
+        raise NearidError(
+            f"model {model!r} is a {family!r} model; {taker} takes {' or '.join(accepted)} models"
+        )
+    return family
 
 
 def missing_model_message(model: str, exc: BaseException | None = None) -> str:

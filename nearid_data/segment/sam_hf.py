@@ -11,8 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nearid_data.backend import import_optional, load_pretrained
-from nearid_data.errors import NearidError
+from nearid_data.backend import checked_model_type, import_optional, load_pretrained
 from nearid_data.segment.base import Box, MaskPrediction, Segmenter
 from nearid_data.segment.inference import (
     SamSettings,
@@ -41,14 +40,13 @@ class SamHfSegmenter(Segmenter):
         transformers = import_optional("transformers", extra="models")
         self.dtype = torch_dtype(self._torch, config.dtype, device)
         pretrained = dict(revision=config.revision)
-        family = load_pretrained(
-            transformers.AutoConfig.from_pretrained, config.model, **pretrained
-        ).model_type
-        if family not in FAMILIES:
-            raise NearidError(
-                f"model {config.model!r} is a {family!r} model; this backend takes "
-                f"{' or '.join(FAMILIES)} models"
-            )
+        family = checked_model_type(
+            transformers,
+            config.model,
+            list(FAMILIES),
+            revision=config.revision,
+            taker="this backend",
+        )
         model_class, processor_class = (getattr(transformers, name) for name in FAMILIES[family])
         self.processor = load_pretrained(
             processor_class.from_pretrained, config.model, **pretrained

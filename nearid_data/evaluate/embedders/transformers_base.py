@@ -15,8 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from nearid_data.backend import import_optional, load_pretrained
-from nearid_data.errors import NearidError
+from nearid_data.backend import checked_model_type, import_optional, load_pretrained
 from nearid_data.evaluate.embedders.base import Embedder, EmbedderConfig
 from nearid_data.segment.inference import DType, model_inputs, torch_dtype
 
@@ -38,14 +37,13 @@ class TransformersEmbedder(Embedder):
         transformers = import_optional("transformers", extra="models")
         self.dtype = torch_dtype(self._torch, config.dtype, device)
         pretrained = dict(revision=config.revision)
-        family = load_pretrained(
-            transformers.AutoConfig.from_pretrained, config.model, **pretrained
-        ).model_type
-        if family not in self.model_types:
-            raise NearidError(
-                f"model {config.model!r} is a {family!r} model; this embedder takes "
-                f"{' or '.join(self.model_types)} models"
-            )
+        checked_model_type(
+            transformers,
+            config.model,
+            self.model_types,
+            revision=config.revision,
+            taker="this embedder",
+        )
         # The image processor alone: CLIP/SigLIP processors would also load a tokenizer.
         self.processor = load_pretrained(
             transformers.AutoImageProcessor.from_pretrained, config.model, **pretrained
