@@ -84,6 +84,7 @@ class StageSummary(StrictModel):
     shards: list[ShardEntry]
     bytes: int
     models: dict[str, Any] = Field(default_factory=dict)
+    device: str = Field("cpu", description="where model stages ran; GPU kernels may change bytes")
     versions: dict[str, str]
     wall_s: float
     units_run: int

@@ -107,6 +107,7 @@ def run_stage(
         config=stage.config.model_dump(mode="json"),
         seed=stage.ctx.pipeline.seed,
         models=stage.describe(),
+        device=stage.ctx.device,
         versions=package_versions(),
         wall_s=round(time.perf_counter() - started, 3),
         units_run=len(todo),
