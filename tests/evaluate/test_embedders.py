@@ -13,7 +13,6 @@ from nearid_data.errors import NearidError
 from nearid_data.evaluate.embedders import EMBEDDERS
 from nearid_data.evaluate.embedders.base import Embedder
 from tests.evaluate.tiny_embedders import save_tiny
-from tests.tiny_models import offline_hub
 
 # The registry name each tiny model is loaded through.
 KINDS = {"clip": "clip", "siglip": "siglip", "siglip2": "siglip", "dinov2": "dinov2"}
@@ -79,10 +78,8 @@ def test_a_model_of_another_family_is_refused(models: dict[str, Path]) -> None:
         _embedder("clip", model=str(models["dinov2"]))
 
 
-def test_a_missing_hub_model_fails_offline_with_a_hint(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    offline_hub(monkeypatch, tmp_path / "hf")
+def test_a_missing_hub_model_fails_offline_with_a_hint() -> None:
+    # The suite-wide fixture (tests/conftest.py) makes the hub offline with an empty cache.
     with pytest.raises(NearidError, match="HF_HUB_OFFLINE is set"):
         _embedder("siglip", model="nobody/no-such-siglip")
 

@@ -9,15 +9,10 @@ import pytest
 
 from nearid_data.errors import NearidError
 from nearid_data.segment.base import Box
-from tests.tiny_models import offline_hub, save_tiny_gdino
+from tests.tiny_models import save_tiny_gdino
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
-
-
-@pytest.fixture(autouse=True)
-def no_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    offline_hub(monkeypatch, tmp_path / "hf")
 
 
 @pytest.fixture(scope="module")

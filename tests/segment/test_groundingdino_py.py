@@ -14,17 +14,12 @@ import pytest
 from nearid_data.errors import NearidError
 from nearid_data.segment.base import Box
 from nearid_data.segment.groundingdino_py import MEAN, STD, GroundingDinoPyDetector
-from tests.tiny_models import offline_hub, save_tiny_groundingdino_py
+from tests.tiny_models import save_tiny_groundingdino_py
 
 pytest.importorskip("groundingdino")
 
 SIZES = {"resize": 64, "max_size": 96}
 PROMPTS = ["a dog.", "a red car.", "photo of a cat."]
-
-
-@pytest.fixture(autouse=True)
-def no_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    offline_hub(monkeypatch, tmp_path / "hf")
 
 
 @pytest.fixture(scope="module")

@@ -11,18 +11,12 @@ from nearid_data.errors import NearidError
 from nearid_data.segment.base import Box
 from tests.tiny_models import (
     TINY_SAM_IMAGE_SIZE,
-    offline_hub,
     save_tiny_gdino,
     save_tiny_sam_hf,
 )
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
-
-
-@pytest.fixture(autouse=True)
-def no_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    offline_hub(monkeypatch, tmp_path / "hf")
 
 
 @pytest.fixture(scope="module")
