@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nearid_data.config import PipelineConfig
 from nearid_data.engine.local import LocalExecutor
+from nearid_data.engine.lock import build_lock
 from nearid_data.engine.manifest import StageSummary
 from nearid_data.engine.runner import run_stage
 from nearid_data.errors import NearidError
@@ -24,22 +25,26 @@ def build(
     force: bool = False,
 ) -> list[StageSummary]:
     """Run ``stage`` (a stage of the pipeline) or ``all`` of them; ``verify`` runs none (the CLI
-    verifies after ``all`` and ``verify``)."""
+    verifies after ``all`` and ``verify``). Holds the build directory's lock throughout."""
     names = {"all": list(pipeline.stages), "verify": []}.get(stage, [stage])
     unknown = [n for n in names if n not in pipeline.stages]
     if unknown:
         known = ", ".join(["all", *pipeline.stages, "verify"])
         raise NearidError(f"unknown stage {unknown[0]!r}; this pipeline has: {known}")
-    executor = LocalExecutor(workers=workers, device=device)
-    summaries = []
-    try:
-        for name in names:
-            instance = pipeline.build_stage(name, out, pipeline.upstream_of(name), device)
-            summary = run_stage(instance, pipeline.model_dump(mode="json"), executor, force=force)
-            log.info(summary_line(summary))
-            summaries.append(summary)
-    finally:
-        executor.close()
+    summaries: list[StageSummary] = []
+    if not names:
+        return summaries
+    with build_lock(out):
+        executor = LocalExecutor(workers=workers, device=device)
+        try:
+            for name in names:
+                instance = pipeline.build_stage(name, out, pipeline.upstream_of(name), device)
+                raw = pipeline.model_dump(mode="json")
+                summary = run_stage(instance, raw, executor, force=force)
+                log.info(summary_line(summary))
+                summaries.append(summary)
+        finally:
+            executor.close()
     return summaries
 
 

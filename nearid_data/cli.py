@@ -1,7 +1,7 @@
 """Command line: ``python -m nearid_data {build,verify,inspect,eval,report,publish,schemas}``.
 
 Exit codes: 0 success; 1 a build or verification failed; 2 a usage or configuration error;
-3 ``--strict`` and some input was rejected.
+3 ``--strict`` and some input was rejected or a stage warned (nothing kept, an empty split).
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ def parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--force", action="store_true", help="rebuild the stage(s) from scratch")
     build.add_argument(
-        "--strict", action="store_true", help="exit with code 3 if any input was rejected"
+        "--strict",
+        action="store_true",
+        help="exit with code 3 if any input was rejected or a stage warned (e.g. an empty split)",
     )
     build.add_argument(
         "--set",
@@ -187,8 +189,13 @@ def _build(args: argparse.Namespace) -> int:
         log.info("built %s in %s", pipeline.name, out)
     if args.stage in ("all", "verify") and _verify(out):
         return 1
-    if args.strict and rejected:
-        log.error("--strict: %d inputs were rejected (see the manifests)", rejected)
+    warnings = [w for s in summaries for w in s.warnings]
+    if args.strict and (rejected or warnings):
+        log.error(
+            "--strict: %d inputs were rejected, %d warnings (see the manifests and summaries)",
+            rejected,
+            len(warnings),
+        )
         return 3
     return 0
 

@@ -1,24 +1,30 @@
 """Verify a build: re-read every shard, re-hash it, and check it against its manifests.
 
 Finds missing, truncated and altered shards, samples whose fields do not match their recorded
-hashes, counts that disagree, and, in an export, samples whose fields differ from the rest.
+hashes, counts that disagree, duplicate keys, malformed manifests and summaries, stage folders
+whose summary is missing, and, in an export, samples whose fields differ from the rest. Every
+problem is reported with its file; nothing stops the check early. Shards are streamed through the
+same reading rules as every other reader, one sample at a time, so memory stays bounded by the
+largest sample, not the largest shard.
 """
 
 from __future__ import annotations
 
 import hashlib
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from nearid_data.engine.manifest import (
+    MANIFEST_SUFFIX,
     SUMMARY_NAME,
+    ShardEntry,
     StageSummary,
     manifest_path,
     read_manifest,
     read_summary,
+    tar_path,
 )
-from nearid_data.engine.tario import iter_raw
+from nearid_data.engine.tario import ShardError, UniqueKeys, iter_raw
 from nearid_data.errors import NearidError
 
 
@@ -40,14 +46,31 @@ class VerifyReport:
 
 
 def stage_dirs(directory: Path) -> list[Path]:
-    """``directory`` itself when it is a stage, else its stage subdirectories."""
+    """``directory`` itself when it is a stage, else its stage subdirectories: those with a summary
+    and those holding shards or manifests (whose missing summary is then a problem)."""
     if (directory / SUMMARY_NAME).exists():
         return [directory]
-    found = {p.parent.name: p.parent for p in directory.glob(f"*/{SUMMARY_NAME}")}
+    if not directory.is_dir():
+        raise NearidError(f"{directory}: no such directory")
+    found = {p.name: p for p in sorted(directory.iterdir()) if p.is_dir() and _is_stage(p)}
     if not found:
+        if _is_stage(directory):  # a stage folder whose summary is gone
+            return [directory]
         raise NearidError(f"{directory} holds no built stage (no {SUMMARY_NAME} found)")
-    upstream = {name: summary.upstream for name in found if (summary := read_summary(found[name]))}
+    upstream: dict[str, str | None] = {}
+    for name, stage_dir in found.items():
+        try:
+            summary = read_summary(stage_dir)
+        except NearidError:
+            continue
+        upstream[name] = summary.upstream if summary else None
     return sorted(found.values(), key=lambda d: (_depth(d.name, upstream), d.name))
+
+
+def _is_stage(directory: Path) -> bool:
+    if (directory / SUMMARY_NAME).exists():
+        return True
+    return any(directory.rglob("*.tar")) or any(directory.rglob(f"*{MANIFEST_SUFFIX}"))
 
 
 def _depth(stage: str, upstream: dict[str, str | None]) -> int:
@@ -64,63 +87,86 @@ def verify(directory: Path) -> VerifyReport:
     shards = samples = 0
     dirs = stage_dirs(directory)
     for stage_dir in dirs:
-        summary = read_summary(stage_dir)
-        assert summary is not None
-        uniform = summary.stage == "export"
+        where = f"{stage_dir.name}/{SUMMARY_NAME}"
+        try:
+            summary = read_summary(stage_dir)
+        except NearidError as exc:
+            problems.append(Problem(where, str(exc)))
+            continue
+        if summary is None:
+            problems.append(
+                Problem(where, "missing, but the folder holds shards (incomplete or tampered)")
+            )
+            continue
         field_sets: set[tuple[str, ...]] = set()
+        keys = UniqueKeys()
         for entry in summary.shards:
             shards += 1
-            samples += _verify_shard(
-                stage_dir, summary, entry.unit, problems, field_sets if uniform else None
-            )
+            checker = _ShardCheck(stage_dir, summary, entry, problems, keys)
+            samples += checker.run(field_sets if summary.stage == "export" else None)
         if len(field_sets) > 1:
             problems.append(
                 Problem(stage_dir.name, f"samples have differing field sets: {sorted(field_sets)}")
             )
+        if sum(entry.n_kept for entry in summary.shards) != summary.n_kept:
+            problems.append(Problem(where, "n_kept differs from the sum over its shards"))
     return VerifyReport([d.name for d in dirs], shards, samples, problems)
 
 
-def _verify_shard(
-    stage_dir: Path,
-    summary: StageSummary,
-    unit: str,
-    problems: list[Problem],
-    field_sets: set[tuple[str, ...]] | None,
-) -> int:
-    where = f"{stage_dir.name}/{unit}.tar"
-    mpath = manifest_path(stage_dir, unit)
-    if not mpath.exists():
-        problems.append(Problem(where, "its manifest is missing"))
-        return 0
-    manifest = read_manifest(mpath)
-    entry = next(s for s in summary.shards if s.unit == unit)
-    tar = stage_dir / (manifest.tar or "")
-    if not tar.exists():
-        problems.append(Problem(where, "shard is missing"))
-        return 0
-    data = tar.read_bytes()
-    if len(data) != manifest.bytes:
-        problems.append(
-            Problem(where, f"size {len(data)} != {manifest.bytes} recorded (truncated?)")
-        )
-    if hashlib.sha256(data).hexdigest() != manifest.sha256 or manifest.sha256 != entry.sha256:
-        problems.append(Problem(where, "sha256 differs from the manifest"))
-    expected = {row.key: row.fields for row in manifest.rows if row.status == "kept"}
-    seen = 0
-    try:
-        for key, fields in iter_raw(tar):
-            seen += 1
-            hashes = {name: hashlib.sha256(value).hexdigest() for name, value in fields.items()}
-            if expected.get(key) != hashes:
-                problems.append(Problem(where, f"sample {key!r} does not match its manifest row"))
-            if field_sets is not None:
-                field_sets.add(tuple(sorted(fields)))
-            if "." in key:
-                problems.append(Problem(where, f"key {key!r} contains a dot"))
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        problems.append(Problem(where, f"unreadable tar: {exc}"))
-    if seen != manifest.n_kept or manifest.n_kept != entry.n_kept:
-        problems.append(Problem(where, f"{seen} samples read, manifest says {manifest.n_kept}"))
-    if manifest.n_kept + manifest.n_rejected != manifest.n_in:
-        problems.append(Problem(where, "kept + rejected != inputs in the manifest"))
-    return seen
+@dataclass
+class _ShardCheck:
+    stage_dir: Path
+    summary: StageSummary
+    entry: ShardEntry
+    problems: list[Problem]
+    keys: UniqueKeys
+
+    def fail(self, what: str) -> None:
+        self.problems.append(Problem(f"{self.stage_dir.name}/{self.entry.unit}.tar", what))
+
+    def run(self, field_sets: set[tuple[str, ...]] | None) -> int:
+        try:
+            mpath = manifest_path(self.stage_dir, self.entry.unit)
+            tar = tar_path(self.stage_dir, self.entry.unit)
+        except NearidError as exc:
+            self.fail(str(exc))
+            return 0
+        if not mpath.exists():
+            self.fail("its manifest is missing")
+            return 0
+        try:
+            manifest = read_manifest(mpath)
+        except NearidError as exc:
+            self.fail(str(exc))
+            return 0
+        if manifest.tar != tar.relative_to(self.stage_dir).as_posix():
+            self.fail(f"manifest names tar {manifest.tar!r}, not this unit's")
+        if manifest.sha256 != self.entry.sha256 or manifest.n_kept != self.entry.n_kept:
+            self.fail(f"manifest disagrees with {SUMMARY_NAME}")
+        if manifest.n_kept + manifest.n_rejected != manifest.n_in:
+            self.fail("kept + rejected != inputs in the manifest")
+        if not tar.exists():
+            self.fail("shard is missing")
+            return 0
+        size = tar.stat().st_size
+        if size != manifest.bytes:
+            self.fail(f"size {size} != {manifest.bytes} recorded (truncated?)")
+        expected = {row.key: row.fields for row in manifest.rows if row.status == "kept"}
+        seen = 0
+        try:
+            for key, fields in iter_raw(tar, sha256=manifest.sha256):
+                seen += 1
+                try:
+                    self.keys.add(key, tar)
+                except ShardError as exc:
+                    self.fail(str(exc))
+                hashes = {name: hashlib.sha256(value).hexdigest() for name, value in fields.items()}
+                if expected.get(key) != hashes:
+                    self.fail(f"sample {key!r} does not match its manifest row")
+                if field_sets is not None:
+                    field_sets.add(tuple(sorted(fields)))
+        except (ShardError, OSError) as exc:
+            self.fail(str(exc).removeprefix(f"{tar}: "))
+        if seen != manifest.n_kept:
+            self.fail(f"{seen} samples read, manifest says {manifest.n_kept}")
+        return seen

@@ -1,14 +1,18 @@
 """Atomic file writes: temporary name, fsync, rename, fsync of the directory.
 
 A reader (or a resumed run) sees either the old file or the whole new one, never a half-written
-file, even after SIGKILL or power loss. Temporary files carry ``TMP_MARK`` so a later run can
-sweep what a killed one left behind.
+file, even after SIGKILL or power loss. Temporary names carry ``TMP_MARK``, the writer's host and
+pid and a random part (``.<name>.tmp-<host>-<pid>-<random>``), so two writers never share one and a
+later run sweeps only what writers that are gone left behind.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,8 +21,34 @@ from typing import IO, Any
 TMP_MARK = ".tmp-"
 
 
+_HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+_WRITER = re.compile(rf"{re.escape(TMP_MARK)}(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]+$")
+
+
 def temp_path_for(path: Path) -> Path:
-    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    return path.with_name(f".{path.name}{TMP_MARK}{_HOST}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def writer_gone(temp: Path) -> bool:
+    """Whether the process that named ``temp`` has ended. A temporary of another host, or of an
+    unknown naming, counts as alive: this host cannot tell, so it is left alone."""
+    match = _WRITER.search(temp.name)
+    if match is None or match["host"] != _HOST:
+        return False
+    try:
+        os.kill(int(match["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return _is_zombie(int(match["pid"]))
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return False
 
 
 @contextmanager
@@ -61,10 +91,10 @@ def fsync_dir(directory: Path) -> None:
 
 
 def sweep_temporaries(directory: Path) -> int:
-    """Delete temporary files left by killed runs below ``directory``; returns how many."""
+    """Delete temporary files that killed writers left below ``directory``; returns how many."""
     if not directory.exists():
         return 0
-    stale = [p for p in directory.rglob(f"*{TMP_MARK}*") if p.is_file()]
+    stale = [p for p in directory.rglob(f"*{TMP_MARK}*") if p.is_file() and writer_gone(p)]
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)

@@ -18,7 +18,7 @@ from nearid_data.engine.manifest import (
     read_summary,
     tar_path,
 )
-from nearid_data.engine.tario import ShardIndex
+from nearid_data.engine.tario import ShardIndex, UniqueKeys
 from nearid_data.errors import NearidError
 from nearid_data.sample import Sample
 
@@ -50,8 +50,13 @@ class Catalog:
     @cached_property
     def rows(self) -> list[CatalogRow]:
         rows: list[CatalogRow] = []
+        keys = UniqueKeys()
         for entry in self.summary.shards:
-            manifest = read_manifest(manifest_path(self.stage_dir, entry.unit))
+            path = manifest_path(self.stage_dir, entry.unit)
+            manifest = read_manifest(path)
+            for row in manifest.rows:
+                if row.status == "kept":
+                    keys.add(row.key, path)
             rows.extend(
                 CatalogRow(
                     r.key, r.identity, r.category, r.view, r.caption, entry.unit, r.split, r.bytes
@@ -75,5 +80,11 @@ class Catalog:
             grouped[rows[0].category].append(identity)
         return dict(grouped)
 
+    @cached_property
+    def _sha256(self) -> dict[str, str]:
+        return {entry.unit: entry.sha256 for entry in self.summary.shards}
+
     def fetch(self, row: CatalogRow) -> Sample:
-        return self._shards.get(tar_path(self.stage_dir, row.unit), row.key)
+        """The sample of ``row``; its shard is checked against the recorded sha256 on first use."""
+        path = tar_path(self.stage_dir, row.unit)
+        return self._shards.get(path, row.key, sha256=self._sha256[row.unit])

@@ -45,9 +45,16 @@ class StageTask:
 
 
 class UnitFailed(Exception):
-    def __init__(self, stage: str, unit: str, cause: BaseException) -> None:
-        super().__init__(f"stage {stage!r}, unit {unit!r}: {type(cause).__name__}: {cause}")
-        self.stage, self.unit, self.cause = stage, unit, cause
+    """A unit failed: stage, unit, its input and the cause as text. Plain strings, so it pickles
+    and a worker process's failure reads exactly like one in this process."""
+
+    def __init__(self, stage: str, unit: str, cause: str, input: str | None = None) -> None:
+        of_input = f", input {input!r}" if input is not None else ""
+        super().__init__(f"stage {stage!r}, unit {unit!r}{of_input}: {cause}")
+        self.stage, self.unit, self.cause, self.input = stage, unit, cause, input
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.stage, self.unit, self.cause, self.input))
 
 
 _WORKER_STAGES: dict[tuple[str, str, str], Stage] = {}
@@ -73,7 +80,10 @@ def execute_unit(task: StageTask, unit: WorkUnit) -> ShardManifest:
     try:
         return _execute(task, unit)
     except Exception as exc:
-        raise UnitFailed(task.stage, unit.name, exc) from exc
+        source = unit.payload.get("input")
+        source = source if isinstance(source, str) else None
+        cause = f"{type(exc).__name__}: {exc}"
+        raise UnitFailed(task.stage, unit.name, cause, source) from exc
 
 
 def _execute(task: StageTask, unit: WorkUnit) -> ShardManifest:

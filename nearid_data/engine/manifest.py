@@ -11,15 +11,18 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from nearid_data.engine.atomic import write_json_atomic
+from nearid_data.engine.names import check_safe_name
+from nearid_data.errors import NearidError
 from nearid_data.strict import StrictModel
 
 MANIFEST_SUFFIX = ".manifest.json"
 SUMMARY_NAME = "_summary.json"
+RecordT = TypeVar("RecordT", bound=StrictModel)
 
 
 class SampleRow(StrictModel):
@@ -89,6 +92,9 @@ class StageSummary(StrictModel):
     wall_s: float
     units_run: int
     units_skipped: int
+    warnings: list[str] = Field(
+        default_factory=list, description="what looks wrong without failing: empty stage or split"
+    )
 
     def fingerprint_of_content(self) -> str:
         """Changes when the stage's config or any of its shards' bytes change."""
@@ -98,21 +104,46 @@ class StageSummary(StrictModel):
         return digest.hexdigest()[:16]
 
 
+def unit_path(stage_dir: Path, unit: str, suffix: str) -> Path:
+    """The one place a unit name becomes a path: refuses names that would leave ``stage_dir``."""
+    check_safe_name(unit, "unit name")
+    path = stage_dir / f"{unit}{suffix}"
+    if not path.resolve().is_relative_to(stage_dir.resolve()):
+        raise NearidError(f"unit {unit!r} resolves outside its stage folder {stage_dir}")
+    return path
+
+
 def manifest_path(stage_dir: Path, unit: str) -> Path:
-    return stage_dir / f"{unit}{MANIFEST_SUFFIX}"
+    return unit_path(stage_dir, unit, MANIFEST_SUFFIX)
 
 
 def tar_path(stage_dir: Path, unit: str) -> Path:
-    return stage_dir / f"{unit}.tar"
+    return unit_path(stage_dir, unit, ".tar")
+
+
+class MalformedRecord(NearidError):
+    """A manifest or summary that is not valid JSON of its schema; the message names the file."""
+
+
+def _read_record(path: Path, model: type[RecordT]) -> RecordT:
+    try:
+        return model.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "top level"
+        raise MalformedRecord(
+            f"{path}: malformed {model.__name__} ({exc.error_count()} errors; first at {where}: "
+            f"{first['msg']})"
+        ) from None
 
 
 def read_manifest(path: Path) -> ShardManifest:
-    return ShardManifest.model_validate_json(path.read_bytes())
+    return _read_record(path, ShardManifest)
 
 
 def read_summary(stage_dir: Path) -> StageSummary | None:
     path = stage_dir / SUMMARY_NAME
-    return StageSummary.model_validate_json(path.read_bytes()) if path.exists() else None
+    return _read_record(path, StageSummary) if path.exists() else None
 
 
 def write_model(path: Path, record: StrictModel) -> None:

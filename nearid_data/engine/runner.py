@@ -1,8 +1,8 @@
 """The runner: plan a stage's units, skip the committed ones, run the rest, summarise.
 
 A unit is committed when its manifest exists with the unit's fingerprint (stage config, seed,
-upstream content and the unit's payload) and its tar has the recorded size. Anything else is
-rebuilt. The stage summary, the stage's own completion marker, is removed before work starts and
+upstream content and the unit's payload) and its tar has the recorded sha256 (hashing, not a size
+check: a same-size corrupt shard is rebuilt). Anything else is rebuilt. The stage summary, the stage's own completion marker, is removed before work starts and
 written last, so a downstream stage never reads a half-rebuilt upstream.
 """
 
@@ -21,6 +21,7 @@ from nearid_data.engine.executor import Executor, StageTask
 from nearid_data.engine.manifest import (
     MANIFEST_SUFFIX,
     SUMMARY_NAME,
+    MalformedRecord,
     ShardManifest,
     StageSummary,
     manifest_path,
@@ -30,6 +31,8 @@ from nearid_data.engine.manifest import (
     write_model,
 )
 from nearid_data.engine.stage import Stage, WorkUnit
+from nearid_data.engine.tario import file_sha256
+from nearid_data.errors import NearidError
 from nearid_data.seeding import derive_seed
 
 log = logging.getLogger("nearid_data")
@@ -113,8 +116,42 @@ def run_stage(
         units_run=len(todo),
         units_skipped=len(units) - len(todo),
     )
+    summary = summary.model_copy(update={"warnings": stage_warnings(stage, summary)})
+    for warning in summary.warnings:
+        log.warning("warning: %s", warning)
     write_model(stage_dir / SUMMARY_NAME, summary)
     return summary
+
+
+def stage_warnings(stage: Stage, summary: StageSummary) -> list[str]:
+    """What looks wrong in a finished stage without failing it: nothing kept, an empty split.
+    A first stage (the source) with no input at all is an error: nothing downstream can run."""
+    if summary.n_in == 0 and stage.ctx.upstream is None:
+        raise NearidError(
+            f"stage {stage.name!r}: the source yielded no inputs; check its root, dataset or "
+            "filters in the pipeline's 'source' section"
+        )
+    warnings = []
+    if summary.n_in == 0:
+        warnings.append(
+            f"stage {stage.name!r} received no inputs ({stage.ctx.upstream!r} kept none)"
+        )
+    elif summary.n_kept == 0:
+        warnings.append(f"stage {stage.name!r} kept none of its {summary.n_in} inputs")
+    declared = stage.declared_splits()
+    if declared and summary.n_kept:
+        filled = {
+            row.split for m in _manifests(stage, summary) for row in m.rows if row.status == "kept"
+        }
+        warnings += [
+            f"split {name!r} of stage {stage.name!r} is empty" for name in sorted(declared - filled)
+        ]
+    return warnings
+
+
+def _manifests(stage: Stage, summary: StageSummary) -> list[ShardManifest]:
+    stage_dir = stage.ctx.stage_dir(stage.name)
+    return [read_manifest(manifest_path(stage_dir, entry.unit)) for entry in summary.shards]
 
 
 def _committed(stage_dir: Path, task: StageTask, unit: WorkUnit) -> ShardManifest | None:
@@ -123,12 +160,15 @@ def _committed(stage_dir: Path, task: StageTask, unit: WorkUnit) -> ShardManifes
         return None
     try:
         manifest = read_manifest(path)
-    except ValueError:
+    except MalformedRecord:
         return None
     tar = tar_path(stage_dir, unit.name)
     if manifest.fingerprint != task.unit_fingerprint(unit) or not tar.exists():
         return None
-    return manifest if tar.stat().st_size == manifest.bytes else None
+    if tar.stat().st_size != manifest.bytes or file_sha256(tar) != manifest.sha256:
+        log.info("rebuilding %s: it differs from its manifest", tar)
+        return None
+    return manifest
 
 
 def _remove_stale(stage_dir: Path, planned: set[str]) -> None:

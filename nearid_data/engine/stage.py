@@ -112,6 +112,10 @@ class Stage:
         """Models and backends used, for the stage summary."""
         return {}
 
+    def declared_splits(self) -> frozenset[str]:
+        """Splits this stage assigns samples to; one left empty is a warning in its summary."""
+        return frozenset()
+
     # -- work ------------------------------------------------------------------------------------
     @cached_property
     def upstream_catalog(self) -> Catalog:
@@ -131,9 +135,11 @@ class Stage:
 
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
         """Default: stream the upstream shard through ``prepare`` (on a background thread, a
-        batch ahead) and ``process`` (in batches)."""
+        batch ahead) and ``process`` (in batches). The shard is hashed as it is read and checked
+        against the sha256 its manifest recorded."""
         upstream_dir = self.ctx.stage_dir(self.ctx.upstream or "")
-        samples = read_samples(tar_path(upstream_dir, unit.payload["input"]))
+        path = tar_path(upstream_dir, unit.payload["input"])
+        samples = read_samples(path, sha256=unit.payload.get("input_sha256"))
         prepared = (self.prepare(sample) for sample in samples)
         for batch in prefetch(batched(prepared, self.config.batch_size)):
             yield from self.process(batch)

@@ -3,6 +3,12 @@
 Tars are written uncompressed (``wids`` random access needs that; images are already compressed)
 with fixed mtime, owner and mode, members of a sample contiguous and sorted by field name, so the
 same samples always give the same bytes.
+
+Every reader of shards (stages, catalogs, exports, loaders, eval, verify) reads members through
+``checked_member``, one rule set: only regular, non-sparse members named ``<key>.<field>`` with a
+valid key, each at most ``TarRules.max_member_bytes``, a key's members contiguous and each key once
+per shard. A header is never trusted for an allocation. Readers given the sha256 a manifest
+recorded hash the bytes as they read them and fail naming the shard on a mismatch.
 """
 
 from __future__ import annotations
@@ -12,15 +18,17 @@ import io
 import json
 import tarfile
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from nearid_data.engine.atomic import atomic_writer, dump_json
+from nearid_data.errors import NearidError
 from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, check_key
 
 FIXED_MTIME = 0
+_CHUNK = 1 << 20
 
 
 def encode_field(name: str, value: object) -> bytes:
@@ -106,6 +114,116 @@ class ShardWriter:
         self._context.__exit__(exc_type, exc, tb)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class TarRules:
+    """Limits every shard reader enforces; the default member cap is far above any real image."""
+
+    max_member_bytes: int = 512 * 2**20
+
+
+DEFAULT_RULES = TarRules()
+
+
+class ShardError(NearidError):
+    """A shard breaks the reading rules or does not match its manifest; the message names it."""
+
+
+def checked_member(member: tarfile.TarInfo, where: object, rules: TarRules) -> tuple[str, str]:
+    """(key, field) of a member that passes the rules, else ``ShardError`` naming shard and member."""
+    if member.issparse() or member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE):
+        raise ShardError(
+            f"{where}: member {member.name!r} is not a regular file (type {member.type!r}"
+            f"{', sparse' if member.issparse() else ''}); shards hold regular files only"
+        )
+    if member.size > rules.max_member_bytes:
+        raise ShardError(
+            f"{where}: member {member.name!r} declares {member.size:,d} bytes, over the "
+            f"{rules.max_member_bytes:,d}-byte limit per member"
+        )
+    key, dot, name = member.name.partition(".")
+    try:
+        check_key(key)
+    except ValueError as exc:
+        raise ShardError(f"{where}: member {member.name!r}: {exc}") from None
+    if not dot or not name or "/" in name:
+        raise ShardError(f"{where}: member {member.name!r} is not named <key>.<field>")
+    return key, name
+
+
+class _HashingReader:
+    """Read-only file wrapper hashing bytes as tarfile reads them (streaming mode never seeks)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.sha256 = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.sha256.update(data)
+        return data
+
+    def drain(self) -> str:
+        while self.read(_CHUNK):
+            pass
+        return self.sha256.hexdigest()
+
+
+def iter_members(
+    fileobj: IO[bytes], where: object, rules: TarRules = DEFAULT_RULES
+) -> Iterator[tuple[str, str, bytes]]:
+    """(key, field, bytes) per member of a tar stream, in order, under the rules."""
+    with tarfile.open(fileobj=fileobj, mode="r|") as tar:  # type: ignore[call-overload]
+        for member in tar:
+            key, name = checked_member(member, where, rules)
+            handle = tar.extractfile(member)
+            assert handle is not None  # a regular member always has a file object
+            yield key, name, handle.read()
+            tar.members = []  # type: ignore[attr-defined]  # streaming: keep no headers, memory stays bounded per shard
+
+
+def group_samples(
+    members: Iterable[tuple[str, str, bytes]], where: object
+) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """(key, {field: bytes}) per sample; a key's members must be contiguous and fields distinct."""
+    seen = UniqueKeys()
+    key: str | None = None
+    fields: dict[str, bytes] = {}
+    for member_key, name, data in members:
+        if member_key != key:
+            if key is not None:
+                yield key, fields
+            seen.add(member_key, where)
+            key, fields = member_key, {}
+        if name in fields:
+            raise ShardError(f"{where}: sample {key!r} has field {name!r} twice")
+        fields[name] = data
+    if key is not None:
+        yield key, fields
+
+
+def iter_raw(
+    path: Path, *, sha256: str | None = None, rules: TarRules = DEFAULT_RULES
+) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """(key, {field: bytes}) per sample, in file order. With ``sha256`` (from the manifest) the
+    file is hashed as it is read and a mismatch raises ``ShardError`` after the last sample, so
+    a consumer that commits only on success never commits what it derived from a corrupt shard."""
+    try:
+        with open(path, "rb") as raw:
+            reader = _HashingReader(raw)
+            yield from group_samples(iter_members(reader, path, rules), path)  # type: ignore[arg-type]
+            if sha256 is not None and reader.drain() != sha256:
+                raise ShardError(f"{path}: sha256 differs from its manifest (corrupt shard)")
+    except (tarfile.TarError, EOFError) as exc:
+        raise ShardError(f"{path}: unreadable tar: {exc}") from exc
+
+
+def read_samples(
+    path: Path, *, sha256: str | None = None, rules: TarRules = DEFAULT_RULES
+) -> Iterator[Sample]:
+    for key, raw in iter_raw(path, sha256=sha256, rules=rules):
+        yield decode_fields(key, raw)
+
+
 def decode_fields(key: str, raw: dict[str, bytes]) -> Sample:
     sample: Sample = {KEY_FIELD: key}
     for name, data in raw.items():
@@ -113,40 +231,67 @@ def decode_fields(key: str, raw: dict[str, bytes]) -> Sample:
     return sample
 
 
-def iter_raw(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """(key, {field: bytes}) per sample, in file order; a sample's members must be contiguous."""
-    with tarfile.open(path, mode="r:") as tar:
-        key: str | None = None
-        fields: dict[str, bytes] = {}
-        for member in tar:
-            if not member.isfile():
-                continue
-            member_key, _, name = member.name.partition(".")
-            if member_key != key:
-                if key is not None:
-                    yield key, fields
-                key, fields = member_key, {}
-            handle = tar.extractfile(member)
-            assert handle is not None
-            fields[name] = handle.read()
-        if key is not None:
-            yield key, fields
+class UniqueKeys:
+    """The one duplicate-key rule for readers: a key may appear once per shard set (a shard, a
+    split, a stage); a second appearance is an error naming both places, never a silent merge."""
+
+    def __init__(self) -> None:
+        self._where: dict[str, object] = {}
+
+    def add(self, key: str, where: object) -> None:
+        if key not in self._where:
+            self._where[key] = where
+            return
+        first = self._where[key]
+        raise ShardError(
+            f"{where}: sample key {key!r} appears twice"
+            if first == where
+            else f"duplicate sample key {key!r}: in {first} and in {where}"
+        )
 
 
-def read_samples(path: Path) -> Iterator[Sample]:
-    for key, raw in iter_raw(path):
-        yield decode_fields(key, raw)
-
-
-def index_shard(path: Path) -> dict[str, dict[str, tuple[int, int]]]:
+def index_shard(
+    path: Path, rules: TarRules = DEFAULT_RULES
+) -> dict[str, dict[str, tuple[int, int]]]:
     """key -> field -> (offset, size) of the member data, for random access without re-scanning."""
     index: dict[str, dict[str, tuple[int, int]]] = {}
-    with tarfile.open(path, mode="r:") as tar:
-        for member in tar:
-            if member.isfile():
-                key, _, name = member.name.partition(".")
-                index.setdefault(key, {})[name] = (member.offset_data, member.size)
+    try:
+        with tarfile.open(path, mode="r:") as tar:
+            last: str | None = None
+            for member in tar:
+                key, name = checked_member(member, path, rules)
+                if key != last and key in index:
+                    raise ShardError(f"{path}: sample key {key!r} appears twice")
+                if name in index.setdefault(key, {}):
+                    raise ShardError(f"{path}: sample {key!r} has field {name!r} twice")
+                index[key][name] = (member.offset_data, member.size)
+                last = key
+    except (tarfile.TarError, EOFError) as exc:
+        raise ShardError(f"{path}: unreadable tar: {exc}") from exc
     return index
+
+
+_VERIFIED: dict[Path, tuple[int, int, str]] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, cached in this process by (size, mtime_ns): a rewrite re-hashes."""
+    stat = path.stat()
+    cached = _VERIFIED.get(path)
+    if cached is not None and cached[:2] == (stat.st_size, stat.st_mtime_ns):
+        return cached[2]
+    digest_of = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest_of.update(chunk)
+    digest = digest_of.hexdigest()
+    _VERIFIED[path] = (stat.st_size, stat.st_mtime_ns, digest)
+    return digest
+
+
+def check_sha256(path: Path, sha256: str) -> None:
+    if file_sha256(path) != sha256:
+        raise ShardError(f"{path}: sha256 differs from its manifest (corrupt shard)")
 
 
 class ShardIndex:
@@ -154,15 +299,17 @@ class ShardIndex:
 
     An index is a few hundred bytes per sample, and donors and export regrouping jump between all
     shards of a stage, so the LRU is sized to hold every shard of a typical build: re-scanning
-    tar headers on each miss would make those stages slower as datasets grow.
+    tar headers on each miss would make those stages slower as datasets grow. A shard given with
+    its manifest's sha256 is hashed once when first indexed.
     """
 
-    def __init__(self, capacity: int = 1024) -> None:
+    def __init__(self, capacity: int = 1024, rules: TarRules = DEFAULT_RULES) -> None:
         self.capacity = capacity
+        self.rules = rules
         self._indexes: OrderedDict[Path, dict[str, dict[str, tuple[int, int]]]] = OrderedDict()
 
-    def get(self, path: Path, key: str) -> Sample:
-        index = self._index(path)
+    def get(self, path: Path, key: str, *, sha256: str | None = None) -> Sample:
+        index = self._index(path, sha256)
         if key not in index:
             raise KeyError(f"no sample {key!r} in {path}")
         raw: dict[str, bytes] = {}
@@ -172,11 +319,13 @@ class ShardIndex:
                 raw[name] = handle.read(size)
         return decode_fields(key, raw)
 
-    def _index(self, path: Path) -> dict[str, dict[str, tuple[int, int]]]:
+    def _index(self, path: Path, sha256: str | None) -> dict[str, dict[str, tuple[int, int]]]:
         if path in self._indexes:
             self._indexes.move_to_end(path)
             return self._indexes[path]
-        index = index_shard(path)
+        if sha256 is not None:
+            check_sha256(path, sha256)
+        index = index_shard(path, self.rules)
         self._indexes[path] = index
         if len(self._indexes) > self.capacity:
             self._indexes.popitem(last=False)

@@ -52,6 +52,12 @@ class SplitsStage(Stage):
             remainder=self.config.remainder,
         )
 
+    def declared_splits(self) -> frozenset[str]:
+        if self.config.fractions is not None:
+            return frozenset(name for name, share in self.config.fractions.items() if share > 0)
+        sizes = self.config.sizes or {}
+        return frozenset(name for name, size in sizes.items() if size > 0) | {self.config.remainder}
+
     def process(self, samples: Sequence[Sample]) -> Iterable[Outcome]:
         for sample in samples:
             identity = meta(sample)["identity"]
