@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from nearid_data.engine.tario import read_samples
+from nearid_data.engine.tario import UniqueKeys, read_samples
 from nearid_data.errors import NearidError
 from nearid_data.evaluate.images import ImageRef, png_ref
 from nearid_data.evaluate.metrics import nearid_margins, ssr_pa
@@ -38,8 +38,9 @@ def evaluate(directory: Path, context: Context, options: Options) -> dict[str, A
         raise NearidError(f"no shards in {export / 'data'} (split: {options.split or 'any'})")
     margins: dict[str, list[np.ndarray]] = {}
     done: set[str] = set()
+    keys = UniqueKeys()
     for shard in shards:
-        identities = _shard_margins(shard, export, context, margins)
+        identities = _shard_margins(shard, export, context, margins, keys)
         repeated = sorted(done & identities)
         if repeated:
             raise NearidError(f"identity {repeated[0]!r} spans shards: {shard} is not our export")
@@ -55,10 +56,16 @@ def evaluate(directory: Path, context: Context, options: Options) -> dict[str, A
 
 
 def _shard_margins(
-    shard: Path, export: Path, context: Context, margins: dict[str, list[np.ndarray]]
+    shard: Path,
+    export: Path,
+    context: Context,
+    margins: dict[str, list[np.ndarray]],
+    keys: UniqueKeys,
 ) -> set[str]:
     """Append each identity's margins per generator to ``margins``; returns the identities."""
     samples = list(read_samples(shard))
+    for sample in samples:
+        keys.add(sample[KEY_FIELD], shard)
     fields = sorted({f for s in samples for f in s if f == IMAGE or _DISTRACTOR.match(f)})
     refs: list[ImageRef] = []
     rows: dict[tuple[str, str], int] = {}

@@ -19,11 +19,11 @@ import shutil
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 
-from nearid_data.engine.atomic import TMP_MARK, fsync_dir
+from nearid_data.engine.atomic import TMP_MARK, fsync_dir, temp_path_for, writer_gone
 from nearid_data.engine.catalog import CatalogRow
-from nearid_data.engine.manifest import tar_path
+from nearid_data.engine.manifest import manifest_path, read_manifest, tar_path
 from nearid_data.engine.stage import WorkUnit
-from nearid_data.engine.tario import decode_fields, index_shard
+from nearid_data.engine.tario import UniqueKeys, check_sha256, decode_fields, index_shard
 from nearid_data.sample import JSON_FIELD, Sample
 
 
@@ -45,12 +45,16 @@ def committed_samples(
     stage_dir: Path, units: Iterable[str], fields: Collection[str]
 ) -> Iterator[Sample]:
     """The samples of the committed ``units`` in order, with ``json`` and those of ``fields`` they
-    have; other members are skipped, not read (an export reads each image set in its own pass)."""
+    have; other members are skipped, not read (an export reads each image set in its own pass).
+    Each shard is checked against its manifest's sha256, and a key may appear once in all units."""
     wanted = (*fields, JSON_FIELD)
+    keys = UniqueKeys()
     for unit in units:
         path = tar_path(stage_dir, unit)
+        check_sha256(path, read_manifest(manifest_path(stage_dir, unit)).sha256)
         with open(path, "rb") as handle:
             for key, members in index_shard(path).items():
+                keys.add(key, path)
                 raw = {}
                 for name in wanted:
                     if name in members:
@@ -65,10 +69,10 @@ def materialise(target: Path, write: Callable[[Path], None]) -> None:
     swap it in for ``target`` (two renames: the old tree is moved aside, then removed)."""
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
-    for stale in parent.glob(f".{target.name}{TMP_MARK}*"):  # left by a killed run
-        shutil.rmtree(stale)
-    staging = parent / f".{target.name}{TMP_MARK}{os.getpid()}"
-    retired = parent / f".{target.name}{TMP_MARK}old-{os.getpid()}"
+    for stale in parent.glob(f".{target.name}{TMP_MARK}*"):
+        if writer_gone(stale):  # left by a killed run
+            shutil.rmtree(stale)
+    staging, retired = temp_path_for(target), temp_path_for(target)
     staging.mkdir()
     try:
         write(staging)

@@ -14,7 +14,8 @@ manifests beside the tars give every view's identity, and an identity's views ar
 indexes, so the positive and the negative are found by index arithmetic, with a generator seeded
 by (seed, epoch, anchor key). Reads shards in place; needs a local export (download a Hub copy
 first, e.g. ``hf download OWNER/NAME --repo-type dataset --local-dir ...``). Needs torch, as wids
-does.
+does. Before wids opens a shard, its headers pass the engine's tar rules (as every reader's do), and
+a key listed twice in the split's manifests is an error, never a merge.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from nearid_data.engine.manifest import MANIFEST_SUFFIX, read_manifest
+from nearid_data.engine.tario import DEFAULT_RULES, TarRules, UniqueKeys, index_shard
 from nearid_data.loaders.distributed import resolve_rank
 from nearid_data.loaders.tuples import (
     RANDOM,
@@ -52,15 +54,16 @@ class NearIDMapDataset(Dataset[NearIDTuple]):
         epoch: int = 0,
         image_size: int | None = None,
         lru_size: int = 10,
+        tar_rules: TarRules = DEFAULT_RULES,
     ) -> None:
         import wids
 
         self.index = Path(index)
         self.generator, self.seed, self.epoch, self.image_size = generator, seed, epoch, image_size
+        self.keys, self.runs = _views(self.index, tar_rules)
         self.samples = wids.ShardListDataset(
             str(self.index), transformations=[], localname=_in_place, lru_size=lru_size
         )
-        self.keys, self.runs = _views(self.index)
         if len(self.keys) != len(self.samples):
             raise ValueError(
                 f"{self.index}: the index lists {len(self.samples)} samples, its shard "
@@ -133,16 +136,20 @@ def distributed_sampler(
     )
 
 
-def _views(index: Path) -> tuple[list[str], list[tuple[int, int]]]:
-    """Every sample's key in index order, and each identity's [start, end) range of indexes."""
+def _views(index: Path, rules: TarRules) -> tuple[list[str], list[tuple[int, int]]]:
+    """Every sample's key in index order, and each identity's [start, end) range of indexes;
+    each shard's headers checked by the tar rules, each key once in the split."""
     keys: list[str] = []
     runs: list[tuple[int, int]] = []
+    unique = UniqueKeys()
     last = None
     for shard in json.loads(index.read_text(encoding="utf-8"))["shardlist"]:
+        index_shard(index.parent / shard["url"], rules)
         path = index.parent / (shard["url"].removesuffix(".tar") + MANIFEST_SUFFIX)
         for row in read_manifest(path).rows:
             if row.status != "kept":
                 continue
+            unique.add(row.key, path)
             if row.identity != last:
                 runs.append((len(keys), len(keys)))
                 last = row.identity

@@ -20,6 +20,10 @@ identity of a slot waits for the second one; a slot holding a single identity bo
 from the other shards), so the same seed and epoch give the same tuples for the same number of
 ranks x workers. ``set_epoch`` must be called before iterating; with ``persistent_workers=True``
 workers keep the epoch they started with.
+
+Shards are opened with webdataset's ``gopen`` (paths, URLs, ``pipe:``) but their members are read
+by the engine's tar rules (``nearid_data.engine.tario``), as every reader's are: no sparse or
+non-regular member, a size cap per member, valid keys, and a key at most once in a slot's shards.
 """
 
 from __future__ import annotations
@@ -32,6 +36,13 @@ from typing import Any
 
 import webdataset as wds
 
+from nearid_data.engine.tario import (
+    DEFAULT_RULES,
+    TarRules,
+    UniqueKeys,
+    group_samples,
+    iter_members,
+)
 from nearid_data.loaders.distributed import current_slot
 from nearid_data.loaders.tuples import (
     RANDOM,
@@ -61,6 +72,7 @@ class NearIDStream(wds.DataPipeline):
     that many picks (undecoded, so a buffer costs the samples' bytes). ``negative_buffer``: how
     many recent samples negatives are drawn from. ``rank``/``world_size``: default to
     ``torch.distributed`` when initialised. ``image_size``: resize images and masks to a square.
+    ``tar_rules``: limits on shard members (default: the engine's).
     """
 
     def __init__(
@@ -76,6 +88,7 @@ class NearIDStream(wds.DataPipeline):
         shuffle_buffer: int = 0,
         negative_buffer: int = 64,
         image_size: int | None = None,
+        tar_rules: TarRules = DEFAULT_RULES,
     ) -> None:
         if not shards:
             raise ValueError("NearIDStream needs at least one shard")
@@ -86,9 +99,10 @@ class NearIDStream(wds.DataPipeline):
         self.rank, self.world_size = rank, world_size
         self.shuffle, self.shuffle_buffer = shuffle, shuffle_buffer
         self.negative_buffer, self.image_size = negative_buffer, image_size
+        self.tar_rules = tar_rules
         super().__init__(
             self._slot_shards,
-            wds.tarfile_to_samples(),
+            self._samples,
             self._picks,
             self._shuffled,
             wds.map(self._assemble),
@@ -143,7 +157,7 @@ class NearIDStream(wds.DataPipeline):
         """One identity's views from the shards of other slots (read, never used as anchors)."""
         mine = {shard["url"] for shard in self._slot_shards()}
         others = [{"url": url} for url in self._epoch_order() if url not in mine]
-        samples = wds.tarfile_samples(iter(others))
+        samples = self._samples(iter(others))
         for group in _identity_groups(samples):
             if group[0].identity != waiting[0].identity:
                 return group
@@ -151,6 +165,16 @@ class NearIDStream(wds.DataPipeline):
             f"no identity besides {waiting[0].identity!r} in {len(self.shards)} shards: "
             "NearID tuples need negatives of another identity"
         )
+
+    def _samples(self, sources: Iterator[dict[str, str]]) -> Iterator[dict[str, Any]]:
+        """webdataset-style samples (``__key__``, ``__url__``, field -> bytes) of each shard."""
+        keys = UniqueKeys()
+        for source in sources:
+            url = source["url"]
+            with wds.gopen(url) as stream:
+                for key, fields in group_samples(iter_members(stream, url, self.tar_rules), url):
+                    keys.add(key, url)
+                    yield {"__key__": key, "__url__": url, **fields}
 
     def _shuffled(self, picks: Iterator[Pick]) -> Iterator[Pick]:
         if self.shuffle_buffer <= 1:

@@ -2,7 +2,8 @@
 
 The main parser adds a ``publish`` sub-command with ``add_arguments`` and calls ``run``.
 Exit codes as for the other commands: 0 published (or planned, with ``--dry-run``), 1 the export
-is not fit to publish (missing or resized shard, shard over the size limit), 2 bad usage.
+is not fit to publish (missing, resized or corrupt shard, unlisted data file, shard over the size
+limit), 2 bad usage.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="refuse shards larger than this (Hub guidance: 1-5 GB per file; default 5)",
     )
+    parser.add_argument(
+        "--allow-extra",
+        action="store_true",
+        help="leave out data files the manifests do not list, instead of refusing to publish",
+    )
 
 
 def run(args: argparse.Namespace, *, api: HubApi | None = None) -> int:
@@ -59,6 +65,7 @@ def run(args: argparse.Namespace, *, api: HubApi | None = None) -> int:
             revision=args.revision,
             dry_run=args.dry_run,
             max_shard_gb=args.max_shard_gb,
+            allow_extra=args.allow_extra,
             api=api,
         )
     except PublishError as exc:

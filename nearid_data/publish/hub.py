@@ -58,6 +58,7 @@ def publish(
     revision: str | None = None,
     dry_run: bool = False,
     max_shard_gb: float = 5.0,
+    allow_extra: bool = False,
     api: HubApi | None = None,
     out: TextIO | None = None,
 ) -> UploadPlan:
@@ -70,7 +71,7 @@ def publish(
     (with ``hf_xet`` installed, huggingface_hub's default; without it, one commit).
     """
     _check_repo_id(repo_id)
-    plan = plan_upload(export_dir, max_shard_gb=max_shard_gb)
+    plan = plan_upload(export_dir, max_shard_gb=max_shard_gb, allow_extra=allow_extra)
     for warning in plan.warnings:
         log.warning("warning: %s", warning)
     if dry_run:

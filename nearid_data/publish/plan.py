@@ -1,7 +1,10 @@
 """What an upload of an export directory sends: the exact files, checked against the manifests.
 
 Only files the manifests account for are planned (a stray or half-written file in the folder is
-never uploaded), and every shard must be on disk with the size its manifest recorded. Shard sizes
+never uploaded), and every shard must be on disk with the size and sha256 its manifest recorded.
+An unlisted data file (anything under ``data/``, any tar or wids index) is an error, since the
+user probably meant to publish it, unless ``allow_extra`` leaves it out with a warning; writers'
+temporary files and other files (notes) are left out silently. Shard sizes
 are checked against the Hub's guidance (1-5 GB per file): above the limit is an error, since the
 Hub's viewer and resumable uploads work per file; below it only a warning, as a small dataset
 simply has small shards.
@@ -13,7 +16,15 @@ import glob
 from dataclasses import dataclass
 from pathlib import Path
 
-from nearid_data.engine.manifest import SUMMARY_NAME, StageSummary, manifest_path, read_summary
+from nearid_data.engine.atomic import TMP_MARK
+from nearid_data.engine.manifest import (
+    MANIFEST_SUFFIX,
+    SUMMARY_NAME,
+    StageSummary,
+    manifest_path,
+    read_summary,
+)
+from nearid_data.engine.tario import file_sha256
 from nearid_data.errors import NearidError
 
 CARD_NAME = "README.md"
@@ -57,7 +68,9 @@ class UploadPlan:
         return "\n".join(lines)
 
 
-def plan_upload(export_dir: Path, *, max_shard_gb: float = 5.0) -> UploadPlan:
+def plan_upload(
+    export_dir: Path, *, max_shard_gb: float = 5.0, allow_extra: bool = False
+) -> UploadPlan:
     """The files to upload from a finished export, or a ``PublishError`` naming what is wrong."""
     summary = _export_summary(export_dir)
     problems: list[str] = []
@@ -78,12 +91,28 @@ def plan_upload(export_dir: Path, *, max_shard_gb: float = 5.0) -> UploadPlan:
                 f"{shard.path}: {shard.bytes:,d} bytes on disk, the manifest records "
                 f"{entry.bytes:,d} (rebuild the export, or run `python -m nearid_data verify`)"
             )
+        elif shard.bytes != -1 and file_sha256(export_dir / shard.path) != entry.sha256:
+            problems.append(
+                f"{shard.path}: sha256 differs from the manifest (corrupt shard; rebuild the "
+                "export, or run `python -m nearid_data verify`)"
+            )
         files.append(shard)
-    problems += _stale_manifests(export_dir, {f.path for f in files})
+    accounted = {f.path for f in files} | {e.tar for e in summary.shards if e.tar}
+    problems += _stale_manifests(export_dir, accounted)
+    extra = _unlisted_data_files(export_dir, accounted)
+    warnings = _small_shard_warnings(files, summary)
+    if allow_extra:
+        warnings += [f"{path}: not in the manifests, left out (--allow-extra)" for path in extra]
+    else:
+        problems += [
+            f"{path}: data file not in the manifests (remove it, rebuild the export, or pass "
+            "--allow-extra to publish without it)"
+            for path in extra
+        ]
     problems += _oversized(files, max_shard_gb)
     if problems:
         raise PublishError(f"cannot publish {export_dir}:\n  " + "\n  ".join(problems))
-    return UploadPlan(export_dir, tuple(files), tuple(_small_shard_warnings(files, summary)))
+    return UploadPlan(export_dir, tuple(files), tuple(warnings))
 
 
 def _export_summary(export_dir: Path) -> StageSummary:
@@ -109,12 +138,26 @@ def _existing(export_dir: Path, relative: str, kind: str, problems: list[str]) -
 def _stale_manifests(export_dir: Path, planned: set[str]) -> list[str]:
     """Manifests on disk that the summary does not list: left by another build of this folder."""
     on_disk = {
-        p.relative_to(export_dir).as_posix() for p in export_dir.glob("data/*/*.manifest.json")
+        p.relative_to(export_dir).as_posix() for p in export_dir.glob(f"data/**/*{MANIFEST_SUFFIX}")
     }
     return [
         f"{path}: not in {SUMMARY_NAME} (left from another build? rebuild the export with --force)"
         for path in sorted(on_disk - planned)
     ]
+
+
+def _unlisted_data_files(export_dir: Path, accounted: set[str]) -> list[str]:
+    """Files that look like data (under ``data/``, tars, wids indexes) the manifests do not list."""
+    unlisted = []
+    for path in sorted(export_dir.rglob("*")):
+        relative = path.relative_to(export_dir).as_posix()
+        if not path.is_file() or relative in accounted or TMP_MARK in path.name:
+            continue
+        if path.name.endswith(MANIFEST_SUFFIX):  # reported by _stale_manifests
+            continue
+        if relative.startswith("data/") or path.name.endswith((".tar", ".wids.json")):
+            unlisted.append(relative)
+    return unlisted
 
 
 def _oversized(files: list[PlannedFile], max_shard_gb: float) -> list[str]:

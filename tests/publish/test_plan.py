@@ -35,6 +35,25 @@ def test_stray_files_are_not_planned(export_copy: Path) -> None:
     assert set(plan_upload(export_copy).paths) == _expected_paths(export_copy)
 
 
+def test_unlisted_data_file_is_an_error_unless_allowed(export_copy: Path) -> None:
+    stray = export_copy / "data/train/train-00007.tar"
+    stray.write_bytes((export_copy / "data/train/train-00000.tar").read_bytes())
+    with pytest.raises(PublishError, match=r"data/train/train-00007\.tar: data file not in"):
+        plan_upload(export_copy)
+    plan = plan_upload(export_copy, allow_extra=True)
+    assert set(plan.paths) == _expected_paths(export_copy)
+    assert any("train-00007.tar" in w and "--allow-extra" in w for w in plan.warnings)
+
+
+def test_same_size_corrupt_shard_is_named(export_copy: Path) -> None:
+    tar = export_copy / "data/val/val-00000.tar"
+    data = bytearray(tar.read_bytes())
+    data[600] ^= 0x01
+    tar.write_bytes(bytes(data))
+    with pytest.raises(PublishError, match=r"data/val/val-00000\.tar: sha256 differs"):
+        plan_upload(export_copy)
+
+
 def test_missing_shard_is_named(export_copy: Path) -> None:
     (export_copy / "data/train/train-00001.tar").unlink()
     with pytest.raises(PublishError, match=r"data/train/train-00001\.tar: missing \(shard\)"):
