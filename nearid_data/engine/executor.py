@@ -24,7 +24,7 @@ from nearid_data.engine.manifest import (
 )
 from nearid_data.engine.prefetch import prefetch
 from nearid_data.engine.stage import Kept, Stage, WorkUnit
-from nearid_data.engine.tario import ShardWriter
+from nearid_data.engine.tario import ShardError, ShardWriter
 from nearid_data.sample import KEY_FIELD, meta
 from nearid_data.seeding import derive_seed
 
@@ -82,8 +82,18 @@ def execute_unit(task: StageTask, unit: WorkUnit) -> ShardManifest:
     except Exception as exc:
         source = unit.payload.get("input")
         source = source if isinstance(source, str) else None
-        cause = f"{type(exc).__name__}: {exc}"
-        raise UnitFailed(task.stage, unit.name, cause, source) from exc
+        raise UnitFailed(task.stage, unit.name, _cause(task, unit, exc), source) from exc
+
+
+def _cause(task: StageTask, unit: WorkUnit, exc: Exception) -> str:
+    """What made the unit fail: a corrupt input shard if there is one, else the exception."""
+    try:
+        worker_stage(task).check_input(unit)
+    except ShardError as corrupt:
+        return f"{corrupt} (it made the stage fail with {type(exc).__name__}: {exc})"
+    except Exception:  # the stage cannot even be rebuilt: the original error says why
+        pass
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _execute(task: StageTask, unit: WorkUnit) -> ShardManifest:

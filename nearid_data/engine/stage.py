@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from nearid_data.engine.catalog import Catalog
 from nearid_data.engine.manifest import tar_path
 from nearid_data.engine.prefetch import prefetch
-from nearid_data.engine.tario import read_samples
+from nearid_data.engine.tario import check_sha256, read_samples
 from nearid_data.errors import Rejection
 from nearid_data.sample import KEY_FIELD, Sample, meta
 from nearid_data.strict import StrictModel
@@ -143,6 +143,14 @@ class Stage:
         prepared = (self.prepare(sample) for sample in samples)
         for batch in prefetch(batched(prepared, self.config.batch_size)):
             yield from self.process(batch)
+
+    def check_input(self, unit: WorkUnit) -> None:
+        """Raise ``ShardError`` if the unit's upstream shard differs from its manifest. Called when
+        a unit fails, so that a corrupt input is named as the cause rather than what it broke."""
+        expected = unit.payload.get("input_sha256")
+        if self.ctx.upstream is not None and isinstance(expected, str):
+            path = tar_path(self.ctx.stage_dir(self.ctx.upstream), unit.payload["input"])
+            check_sha256(path, expected)
 
     def prepare(self, sample: Sample) -> Any:
         """Per-sample CPU work before ``process`` (decoding), overlapped with the previous batch's
