@@ -221,13 +221,20 @@ def read_samples(
     path: Path, *, sha256: str | None = None, rules: TarRules = DEFAULT_RULES
 ) -> Iterator[Sample]:
     for key, raw in iter_raw(path, sha256=sha256, rules=rules):
-        yield decode_fields(key, raw)
+        yield decode_fields(key, raw, path)
 
 
-def decode_fields(key: str, raw: dict[str, bytes]) -> Sample:
+def decode_fields(key: str, raw: dict[str, bytes], where: object) -> Sample:
     sample: Sample = {KEY_FIELD: key}
     for name, data in raw.items():
-        sample[name] = json.loads(data) if name == JSON_FIELD else data
+        sample[name] = data
+    if JSON_FIELD in raw:
+        try:
+            sample[JSON_FIELD] = json.loads(raw[JSON_FIELD])
+        except ValueError as exc:
+            raise ShardError(
+                f"{where}: sample {key!r}: its json field is not JSON ({exc})"
+            ) from None
     return sample
 
 
@@ -317,7 +324,7 @@ class ShardIndex:
             for name, (offset, size) in sorted(index[key].items()):
                 handle.seek(offset)
                 raw[name] = handle.read(size)
-        return decode_fields(key, raw)
+        return decode_fields(key, raw, path)
 
     def _index(self, path: Path, sha256: str | None) -> dict[str, dict[str, tuple[int, int]]]:
         if path in self._indexes:

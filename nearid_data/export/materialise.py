@@ -61,7 +61,7 @@ def committed_samples(
                         offset, size = members[name]
                         handle.seek(offset)
                         raw[name] = handle.read(size)
-                yield decode_fields(key, raw)
+                yield decode_fields(key, raw, path)
 
 
 def materialise(target: Path, write: Callable[[Path], None]) -> None:

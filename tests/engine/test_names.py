@@ -10,7 +10,23 @@ def test_safe_names_pass_unchanged(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["", "..", "../x", "a/../b", "/abs", "a//b", "a/", ".hidden", "a\\b", "c:x", "a b", "x\n", "-x", "a" * 201]
+    "name",
+    [
+        "",
+        "..",
+        "../x",
+        "a/../b",
+        "/abs",
+        "a//b",
+        "a/",
+        ".hidden",
+        "a\\b",
+        "c:x",
+        "a b",
+        "x\n",
+        "-x",
+        "a" * 201,
+    ],
 )
 def test_unsafe_names_are_refused_naming_the_field(name: str) -> None:
     with pytest.raises(NearidError, match="split name"):
