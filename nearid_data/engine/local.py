@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
 from nearid_data.engine.executor import Executor, StageTask, UnitFailed, execute_unit
@@ -43,17 +44,27 @@ class LocalExecutor(Executor):
             return
         pool = self._ensure_pool()
         # Keep a bounded number of units in flight so results stream back while others run.
-        pending: set[Future[ShardManifest]] = set()
+        running: dict[Future[ShardManifest], WorkUnit] = {}
         queue = list(units)
         try:
-            while queue or pending:
-                while queue and len(pending) < 2 * self.workers:
-                    pending.add(pool.submit(_run_in_worker, task, queue.pop(0)))
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            while queue or running:
+                while queue and len(running) < 2 * self.workers:
+                    unit = queue.pop(0)
+                    running[pool.submit(_run_in_worker, task, unit)] = unit
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield future.result()
+                    unit = running.pop(future)
+                    try:
+                        yield future.result()
+                    except BrokenProcessPool:
+                        self.close()  # a broken pool is unusable; the next stage starts anew
+                        raise UnitFailed(
+                            task.stage,
+                            unit.name,
+                            "a worker process died (killed, or out of memory) while running it",
+                        ) from None
         except UnitFailed:
-            for future in pending:
+            for future in running:
                 future.cancel()
             raise
 
