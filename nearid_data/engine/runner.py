@@ -1,9 +1,10 @@
 """The runner: plan a stage's units, skip the committed ones, run the rest, summarise.
 
 A unit is committed when its manifest exists with the unit's fingerprint (stage config, seed,
-upstream content and the unit's payload) and its tar has the recorded sha256 (hashing, not a size
-check: a same-size corrupt shard is rebuilt). Anything else is rebuilt. The stage summary, the stage's own completion marker, is removed before work starts and
-written last, so a downstream stage never reads a half-rebuilt upstream.
+upstream content and the unit's payload) and its tar has the recorded size and sha256 (a hash, so
+a same-size corrupt shard is rebuilt). Anything else is rebuilt. The stage summary, the stage's own
+completion marker, is removed before work starts and written last, so a downstream stage never
+reads a half-rebuilt upstream. A summary carries warnings (nothing kept, an empty split).
 """
 
 from __future__ import annotations
@@ -101,8 +102,9 @@ def run_stage(
     stage.finalize(stage.ctx.build_dir)
 
     upstream_summary = stage.upstream_catalog.summary if stage.ctx.upstream else None
+    manifests = [done[u.name] for u in units]
     summary = summarize(
-        [done[u.name] for u in units],
+        manifests,
         stage=stage.name,
         fingerprint=task.fingerprint,
         upstream=stage.ctx.upstream,
@@ -116,14 +118,16 @@ def run_stage(
         units_run=len(todo),
         units_skipped=len(units) - len(todo),
     )
-    summary = summary.model_copy(update={"warnings": stage_warnings(stage, summary)})
+    summary = summary.model_copy(update={"warnings": stage_warnings(stage, summary, manifests)})
     for warning in summary.warnings:
         log.warning("warning: %s", warning)
     write_model(stage_dir / SUMMARY_NAME, summary)
     return summary
 
 
-def stage_warnings(stage: Stage, summary: StageSummary) -> list[str]:
+def stage_warnings(
+    stage: Stage, summary: StageSummary, manifests: list[ShardManifest]
+) -> list[str]:
     """What looks wrong in a finished stage without failing it: nothing kept, an empty split.
     A first stage (the source) with no input at all is an error: nothing downstream can run."""
     if summary.n_in == 0 and stage.ctx.upstream is None:
@@ -140,18 +144,11 @@ def stage_warnings(stage: Stage, summary: StageSummary) -> list[str]:
         warnings.append(f"stage {stage.name!r} kept none of its {summary.n_in} inputs")
     declared = stage.declared_splits()
     if declared and summary.n_kept:
-        filled = {
-            row.split for m in _manifests(stage, summary) for row in m.rows if row.status == "kept"
-        }
+        filled = {row.split for m in manifests for row in m.rows if row.status == "kept"}
         warnings += [
             f"split {name!r} of stage {stage.name!r} is empty" for name in sorted(declared - filled)
         ]
     return warnings
-
-
-def _manifests(stage: Stage, summary: StageSummary) -> list[ShardManifest]:
-    stage_dir = stage.ctx.stage_dir(stage.name)
-    return [read_manifest(manifest_path(stage_dir, entry.unit)) for entry in summary.shards]
 
 
 def _committed(stage_dir: Path, task: StageTask, unit: WorkUnit) -> ShardManifest | None:

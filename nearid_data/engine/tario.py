@@ -172,13 +172,17 @@ def iter_members(
     fileobj: IO[bytes], where: object, rules: TarRules = DEFAULT_RULES
 ) -> Iterator[tuple[str, str, bytes]]:
     """(key, field, bytes) per member of a tar stream, in order, under the rules."""
-    with tarfile.open(fileobj=fileobj, mode="r|") as tar:  # type: ignore[call-overload]
-        for member in tar:
-            key, name = checked_member(member, where, rules)
-            handle = tar.extractfile(member)
-            assert handle is not None  # a regular member always has a file object
-            yield key, name, handle.read()
-            tar.members = []  # type: ignore[attr-defined]  # streaming: keep no headers, memory stays bounded per shard
+    try:
+        with tarfile.open(fileobj=fileobj, mode="r|") as tar:  # type: ignore[call-overload]
+            for member in tar:
+                key, name = checked_member(member, where, rules)
+                handle = tar.extractfile(member)
+                assert handle is not None  # a regular member always has a file object
+                yield key, name, handle.read()
+                # Streaming: keep no headers, so memory stays bounded however long the shard.
+                tar.members = []  # type: ignore[attr-defined]
+    except (tarfile.TarError, EOFError) as exc:
+        raise ShardError(f"{where}: unreadable tar: {exc}") from exc
 
 
 def group_samples(
@@ -207,14 +211,11 @@ def iter_raw(
     """(key, {field: bytes}) per sample, in file order. With ``sha256`` (from the manifest) the
     file is hashed as it is read and a mismatch raises ``ShardError`` after the last sample, so
     a consumer that commits only on success never commits what it derived from a corrupt shard."""
-    try:
-        with open(path, "rb") as raw:
-            reader = _HashingReader(raw)
-            yield from group_samples(iter_members(reader, path, rules), path)  # type: ignore[arg-type]
-            if sha256 is not None and reader.drain() != sha256:
-                raise ShardError(f"{path}: sha256 differs from its manifest (corrupt shard)")
-    except (tarfile.TarError, EOFError) as exc:
-        raise ShardError(f"{path}: unreadable tar: {exc}") from exc
+    with open(path, "rb") as raw:
+        reader = _HashingReader(raw)
+        yield from group_samples(iter_members(reader, path, rules), path)  # type: ignore[arg-type]
+        if sha256 is not None and reader.drain() != sha256:
+            raise ShardError(f"{path}: sha256 differs from its manifest (corrupt shard)")
 
 
 def read_samples(
