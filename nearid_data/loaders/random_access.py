@@ -29,7 +29,13 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from nearid_data.engine.manifest import MANIFEST_SUFFIX, read_manifest
-from nearid_data.engine.tario import DEFAULT_RULES, TarRules, UniqueKeys, index_shard
+from nearid_data.engine.tario import (
+    DEFAULT_RULES,
+    ShardError,
+    TarRules,
+    UniqueKeys,
+    index_shard,
+)
 from nearid_data.loaders.distributed import resolve_rank
 from nearid_data.loaders.tuples import (
     RANDOM,
@@ -138,17 +144,19 @@ def distributed_sampler(
 
 def _views(index: Path, rules: TarRules) -> tuple[list[str], list[tuple[int, int]]]:
     """Every sample's key in index order, and each identity's [start, end) range of indexes;
-    each shard's headers checked by the tar rules, each key once in the split."""
+    each shard's headers checked by the tar rules and its keys against its manifest, each key
+    once in the split."""
     keys: list[str] = []
     runs: list[tuple[int, int]] = []
     unique = UniqueKeys()
     last = None
     for shard in json.loads(index.read_text(encoding="utf-8"))["shardlist"]:
-        index_shard(index.parent / shard["url"], rules)
+        tar = index.parent / shard["url"]
         path = index.parent / (shard["url"].removesuffix(".tar") + MANIFEST_SUFFIX)
-        for row in read_manifest(path).rows:
-            if row.status != "kept":
-                continue
+        kept = [row for row in read_manifest(path).rows if row.status == "kept"]
+        if list(index_shard(tar, rules)) != [row.key for row in kept]:
+            raise ShardError(f"{tar}: its samples differ from {path.name} (rebuild the export)")
+        for row in kept:
             unique.add(row.key, path)
             if row.identity != last:
                 runs.append((len(keys), len(keys)))

@@ -88,3 +88,23 @@ def test_stage_readers_refuse_a_key_in_two_shards(built: Path, tmp_path: Path) -
         Catalog(stage).rows  # noqa: B018 (the property does the reading)
     with pytest.raises(ShardError, match="duplicate sample key"):
         list(committed_samples(stage, [first, second], fields=()))
+
+
+def test_random_access_refuses_a_shard_that_differs_from_its_manifest(
+    built: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "b"
+    shutil.copytree(built, copy)
+    train = sorted((copy / "export/data/train").glob("*.tar"))
+    with tarfile.open(train[0]) as tar:  # the shard cut after its first sample: a valid tar
+        first = [
+            m
+            for m in tar.getmembers()
+            if m.name.startswith(tar.getmembers()[0].name.split(".")[0] + ".")
+        ]
+        with tarfile.open(tmp_path / "cut.tar", "w") as cut:
+            for member in first:
+                cut.addfile(member, tar.extractfile(member))
+    shutil.copy(tmp_path / "cut.tar", train[0])
+    with pytest.raises(ShardError, match="differ from"):
+        NearIDMapDataset(copy / "export/train.wids.json")
