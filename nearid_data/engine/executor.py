@@ -130,6 +130,7 @@ def _rejected_fields(outcome: Any) -> dict[str, Any]:
         "view": outcome.view,
         "reason": outcome.reason,
         "detail": outcome.detail or None,
+        "locator": outcome.locator,
         "qa": outcome.qa,
     }
 

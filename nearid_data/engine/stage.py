@@ -20,7 +20,7 @@ from nearid_data.engine.manifest import tar_path
 from nearid_data.engine.prefetch import prefetch
 from nearid_data.engine.tario import read_samples
 from nearid_data.errors import Rejection
-from nearid_data.sample import KEY_FIELD, Sample, meta
+from nearid_data.sample import KEY_FIELD, Sample, meta, source_locator
 from nearid_data.strict import StrictModel
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ class Rejected:
     reason: str
     detail: str = ""
     qa: dict[str, Any] = field(default_factory=dict)
+    locator: str | None = None
 
     @classmethod
     def of(cls, sample: Sample, rejection: Rejection, qa: dict[str, Any] | None = None) -> Rejected:
@@ -65,6 +66,7 @@ class Rejected:
             reason=rejection.reason,
             detail=rejection.detail,
             qa=qa or {},
+            locator=source_locator(info.get("source", {})),
         )
 
 

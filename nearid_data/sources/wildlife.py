@@ -28,7 +28,6 @@ from nearid_data.sources.formats import (
     decode_record,
     number_views,
     read_csv,
-    read_file,
     require_columns,
 )
 
@@ -80,7 +79,7 @@ class WildlifeSource(DatasetSource):
 
     def load(self, item: SourceItem) -> SourceRecord:
         return decode_record(
-            read_file(self.root / item.ref["path"]), max_pixels=self.config.max_pixels
+            self.read_file(item.ref["path"]), max_pixels=self.config.max_pixels
         )
 
 
