@@ -82,7 +82,10 @@ class ImageFolderSource(DatasetSource):
             _Entry(
                 path,
                 self._folder_of(path, depth),
-                ("linked_folder", f"{path} is a link (set source.follow_symlinks: true to read it)"),
+                (
+                    "linked_folder",
+                    f"{path} is a link (set source.follow_symlinks: true to read it)",
+                ),
             )
             for path in linked_folders
         ]
@@ -157,7 +160,9 @@ class ImageFolderSource(DatasetSource):
         if levels == 0 and (path.name == METADATA_NAME or self._is_manifest(path)):
             return None
         if any(part.startswith(".") for part in path.parts):
-            return _Entry(path, folder, ("hidden", f"{path}: hidden files and folders are not read"))
+            return _Entry(
+                path, folder, ("hidden", f"{path}: hidden files and folders are not read")
+            )
         if levels < depth:
             layout = LAYOUT_PATTERNS[self.config.layout]
             return _Entry(path, folder, ("not_in_identity_folder", f"{path}: expected {layout}"))

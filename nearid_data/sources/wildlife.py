@@ -78,9 +78,7 @@ class WildlifeSource(DatasetSource):
         return number_views(entries)
 
     def load(self, item: SourceItem) -> SourceRecord:
-        return decode_record(
-            self.read_file(item.ref["path"]), max_pixels=self.config.max_pixels
-        )
+        return decode_record(self.read_file(item.ref["path"]), max_pixels=self.config.max_pixels)
 
 
 def _check_values(
