@@ -174,6 +174,7 @@ def _build(args: argparse.Namespace) -> int:
         raise NearidError("--workers must be at least 1")
     pipeline = PipelineConfig.load(args.pipeline, args.overrides)
     out = args.out or Path(pipeline.out or f"build/{pipeline.name}")
+    pipeline.check_out(out)
     summaries = build(
         pipeline,
         out=out,

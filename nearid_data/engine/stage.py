@@ -15,6 +15,8 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from pydantic import Field
+
 from nearid_data.engine.catalog import Catalog
 from nearid_data.engine.manifest import tar_path
 from nearid_data.engine.prefetch import prefetch
@@ -89,7 +91,7 @@ class StageContext:
 class StageConfig(StrictModel):
     """Settings every stage has."""
 
-    batch_size: int = 16
+    batch_size: int = Field(16, ge=1, le=4096)
 
 
 class Stage:

@@ -40,6 +40,7 @@ from nearid_data.sources.formats import (
     parse_number,
     read_text_rows,
 )
+from nearid_data.strict import SafeName
 
 FPR_GROUPS: dict[str, list[int]] = {
     "sparrows": list(range(113, 118)),
@@ -53,7 +54,7 @@ T = TypeVar("T")
 class CubConfig(DatasetConfig):
     segmentations: str | None = None
     """Root of the segmentations archive (``<class name>/<file stem>.png``)."""
-    groups: Literal["fpr"] | dict[str, list[int]] | None = None
+    groups: Literal["fpr"] | dict[SafeName, list[int]] | None = None
     split: Literal["train", "test", "all"] = "all"
 
 

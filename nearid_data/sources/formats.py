@@ -27,7 +27,7 @@ import stat
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePath
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -75,7 +75,7 @@ class DatasetSource(Source):
     def list_items(self) -> list[SourceItem]:
         raise NotImplementedError
 
-    def read_file(self, path: str | Path, *, root: Path | None = None) -> bytes:
+    def read_file(self, path: str | PurePath, *, root: Path | None = None) -> bytes:
         """The bytes of ``path`` (relative to ``root``, by default the source root)."""
         return read_inside(
             self.root if root is None else root, path, follow_symlinks=self.config.follow_symlinks
@@ -177,7 +177,7 @@ def require_columns(where: Path, present: Iterable[str], required: Iterable[str]
 # --- images and masks --------------------------------------------------------------------------
 
 
-def read_inside(root: Path, path: str | Path, *, follow_symlinks: bool) -> bytes:
+def read_inside(root: Path, path: str | PurePath, *, follow_symlinks: bool) -> bytes:
     """The bytes of the regular file ``root/path``. A path that leaves ``root`` by ``..`` is
     always refused; one that leaves it through a symbolic link only without ``follow_symlinks``.
     Everything else that is not a readable regular file is a rejection naming the path."""
