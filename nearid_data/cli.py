@@ -99,6 +99,12 @@ def parser() -> argparse.ArgumentParser:
         commands.add_parser("report", help="a self-contained HTML report of a build")
     )
 
+    from nearid_data.init_project import add_arguments as add_init_arguments
+
+    add_init_arguments(
+        commands.add_parser("init", help="write a commented nearid.yaml for a folder of images")
+    )
+
     schemas = commands.add_parser("schemas", help="write the manifests' JSON Schemas")
     schemas.add_argument("--out", type=Path, default=Path("manifests"))
     return main
@@ -137,6 +143,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from nearid_data.evaluate.command import run as run_eval
 
         return run_eval(args)
+    if args.command == "init":
+        from nearid_data.init_project import run as run_init
+
+        return run_init(args)
     if args.command == "report":
         from nearid_data.report.command import run as run_report
 

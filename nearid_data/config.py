@@ -62,9 +62,7 @@ class PipelineConfig(StrictModel):
         if not isinstance(root, str):
             return
         out_resolved, root_resolved = out.resolve(), Path(root).resolve()
-        if out_resolved.is_relative_to(root_resolved) or root_resolved.is_relative_to(
-            out_resolved
-        ):
+        if out_resolved.is_relative_to(root_resolved) or root_resolved.is_relative_to(out_resolved):
             raise NearidError(
                 f"--out {str(out)!r} and source.root {root!r} overlap: the build directory must "
                 "be outside the source folder and must not contain it"
