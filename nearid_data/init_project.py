@@ -25,6 +25,7 @@ from nearid_data.sources.imagefolder import (
     METADATA_NAME,
     ImageFolderConfig,
     ImageFolderSource,
+    Layout,
     read_metadata,
 )
 
@@ -38,7 +39,7 @@ class Survey:
     """What ``init`` found in a folder, as ``imagefolder`` will read it."""
 
     root: Path
-    layout: str
+    layout: Layout
     identities: int
     categories: list[str]
     views: int
@@ -81,7 +82,8 @@ def survey_folder(directory: Path) -> Survey:
     if not root.is_dir():
         raise NearidError(f"{str(directory)!r} is not a directory")
     layout = detect_layout(root)
-    source = ImageFolderSource(ImageFolderConfig(root=str(root), layout=layout), seed=0)
+    config = ImageFolderConfig.model_validate({"root": str(root), "layout": layout})
+    source = ImageFolderSource(config, seed=0)
     items = source.items()
     views = [item for item in items if item.rejection is None]
     per_identity = Counter(item.identity for item in views)
@@ -100,7 +102,7 @@ def survey_folder(directory: Path) -> Survey:
     )
 
 
-def detect_layout(root: Path) -> str:
+def detect_layout(root: Path) -> Layout:
     """``category/identity`` when the top folders hold no images but folders that do; else
     ``identity``."""
     top = [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
