@@ -86,6 +86,30 @@ def test_images_below_min_side_are_rejected_too_small(tmp_path: Path) -> None:
     assert summary is not None and summary.n_kept == 2
 
 
+def test_a_loader_error_on_one_file_rejects_that_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nearid_data.sources import imagefolder
+
+    def choking_decoder(data: bytes, **options: object) -> object:
+        if data.endswith(b"CHOKE"):
+            raise ValueError("decoder state corrupted")
+        return decode_image(data, **options)
+
+    decode_image = imagefolder.decode_image
+    monkeypatch.setattr(imagefolder, "decode_image", choking_decoder)
+    root = tmp_path / "photos"
+    _image(root / "bob" / "good.png")
+    _image(root / "bob" / "odd.png", 1)
+    with (root / "bob" / "odd.png").open("ab") as handle:
+        handle.write(b"CHOKE")
+    rows = ingest({"name": "imagefolder", "root": str(root)}, tmp_path / "b")
+    assert _by_locator(rows) == {
+        "bob/good.png": ("kept", None),
+        "bob/odd.png": ("rejected", "load_failed"),
+    }
+
+
 # --- identities never share a key ---------------------------------------------------------------
 
 
