@@ -136,7 +136,9 @@ class ImageFolderSource(DatasetSource):
         linked: list[PurePosixPath] = []
         seen: set[tuple[int, int]] = set()
         follow = self.config.follow_symlinks
-        for folder, subfolders, names in os.walk(self.root, followlinks=follow):
+        for folder, subfolders, names in os.walk(
+            self.root, onerror=_unlistable, followlinks=follow
+        ):
             here = Path(folder)
             info = here.stat()
             if (info.st_dev, info.st_ino) in seen:  # a link loop: this folder was walked already
@@ -225,6 +227,11 @@ class ImageFolderSource(DatasetSource):
         if not hasattr(self, "_metadata_cache"):
             self._metadata_cache = read_metadata(self.root / METADATA_NAME)
         return self._metadata_cache
+
+
+def _unlistable(error: OSError) -> None:
+    """A folder that cannot be listed would lose its files without a row: stop instead."""
+    raise NearidError(f"imagefolder cannot list {error.filename}: {error.strerror}")
 
 
 def read_metadata(path: Path) -> dict[str, dict[str, Any]]:

@@ -110,6 +110,23 @@ def test_a_loader_error_on_one_file_rejects_that_file(
     }
 
 
+def test_a_folder_that_cannot_be_listed_is_an_error_not_a_loss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _image(tmp_path / "bob" / "0.png")
+    _image(tmp_path / "ann" / "0.png")
+    scandir = os.scandir
+
+    def unlistable_ann(path: str) -> object:  # as a folder without read permission behaves
+        if str(path).endswith("ann"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", unlistable_ann)
+    with pytest.raises(NearidError, match=r"cannot list .*ann: Permission denied"):
+        source_of({"name": "imagefolder", "root": str(tmp_path)}).items()
+
+
 # --- identities never share a key ---------------------------------------------------------------
 
 
