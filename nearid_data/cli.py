@@ -1,4 +1,4 @@
-"""Command line: ``python -m nearid_data {build,verify,inspect,eval,report,publish,schemas}``.
+"""Command line: ``python -m nearid_data {build,verify,inspect,eval,report,publish,init,schemas}``.
 
 Exit codes: 0 success; 1 a build or verification failed; 2 a usage or configuration error;
 3 ``--strict`` and some input was rejected.
