@@ -264,11 +264,17 @@ def _clip_box(box: Box, width: int, height: int) -> tuple[int, int, int, int] | 
 # --- Hugging Face parquet ----------------------------------------------------------------------
 
 
-def parquet_splits(root: Path) -> dict[str, list[Path]]:
+def parquet_splits(root: Path, *, follow_symlinks: bool) -> dict[str, list[Path]]:
     """Split name -> its parquet files under ``root``, from Hub file names such as
-    ``data/train-00000-of-00002.parquet`` or ``test_dense.parquet``."""
+    ``data/train-00000-of-00002.parquet`` or ``test_dense.parquet``. A file that is a link out
+    of ``root`` is an error unless ``follow_symlinks``."""
     splits: dict[str, list[Path]] = {}
     for path in sorted(root.rglob("*.parquet")):
+        if not follow_symlinks and not _is_inside(str(path.resolve()), str(root.resolve())):
+            raise NearidError(
+                f"{path} is a link to {path.resolve()}, outside the source root "
+                "(set source.follow_symlinks: true to read it)"
+            )
         splits.setdefault(path.name.removesuffix(".parquet").split("-")[0], []).append(path)
     return splits
 

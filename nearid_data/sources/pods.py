@@ -147,7 +147,7 @@ class PodsSource(DatasetSource):
         return None
 
     def _hf_entries(self) -> list[tuple[str, dict[str, Any]]]:
-        files = parquet_splits(self.root)
+        files = parquet_splits(self.root, follow_symlinks=self.config.follow_symlinks)
         select_splits(self.root, files, self.config.splits)
         entries = []
         for split in self.config.splits:

@@ -138,7 +138,7 @@ class StanfordCarsSource(DatasetSource):
         return entries
 
     def _hf_entries(self, split: str) -> list[tuple[str, dict[str, Any]]]:
-        files = parquet_splits(self.root)
+        files = parquet_splits(self.root, follow_symlinks=self.config.follow_symlinks)
         select_splits(self.root, files, [split])
         entries = []
         for path in files[split]:

@@ -201,6 +201,20 @@ def test_annotation_paths_cannot_climb_out_of_the_root(tmp_path: Path) -> None:
             read_inside(tmp_path / "root", "../secret.png", follow_symlinks=follow)
 
 
+def test_a_parquet_file_linked_from_outside_is_refused(tmp_path: Path) -> None:
+    from tests.source_fixtures import write_cars_hf
+
+    written = write_cars_hf(tmp_path / "elsewhere", n_classes=2, per_split=1)
+    root = tmp_path / "cars"
+    (root / "data").mkdir(parents=True)
+    for path in (tmp_path / "elsewhere" / "data").iterdir():
+        os.symlink(path, root / "data" / path.name)
+    source = {**written.source, "root": str(root)}
+    with pytest.raises(NearidError, match="outside the source root"):
+        source_of(source).items()
+    assert source_of({**source, "follow_symlinks": True}).items()
+
+
 # --- categories ----------------------------------------------------------------------------------
 
 
