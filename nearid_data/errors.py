@@ -49,3 +49,11 @@ def is_backend_failure(exc: BaseException) -> bool:
     if isinstance(exc, _BACKEND_ERRORS) or "OutOfMemory" in type(exc).__name__:
         return True
     return any(message in str(exc) for message in _DEVICE_MESSAGES)
+
+
+def input_failure(exc: Exception, reason: str) -> Rejection:
+    """``exc``, raised while working on one input, as that input's rejection with ``reason``;
+    a backend failure is raised again instead."""
+    if is_backend_failure(exc):
+        raise exc
+    return Rejection(reason, f"{type(exc).__name__}: {exc}"[:500])

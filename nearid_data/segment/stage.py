@@ -7,7 +7,8 @@ component); every view gets figures and, below the thresholds, a recorded reject
 
 An exception from a backend on one input becomes that input's rejection (``segment_failed``): a
 batch that fails is split until the input that fails alone is found, so the rest of the batch
-keeps its masks. Failures of the backend itself (see ``is_backend_failure``) stop the stage.
+keeps its masks. Failures of the backend itself (see ``errors.is_backend_failure``) stop the
+stage.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pydantic import Field
 
 from nearid_data.backend import build_backend, resolve_backend
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
-from nearid_data.errors import Rejection, is_backend_failure
+from nearid_data.errors import Rejection, input_failure
 from nearid_data.imageio import decode_mask_png, decode_png, encode_png
 from nearid_data.registry import Registry
 from nearid_data.sample import Sample, meta, with_fields
@@ -105,7 +106,7 @@ class SegmentStage(Stage):
             except Rejection as rejection:
                 yield Rejected.of(view.sample, rejection, _figures(view, prediction))
             except Exception as exc:
-                yield Rejected.of(view.sample, _input_failure(exc))
+                yield Rejected.of(view.sample, input_failure(exc, "segment_failed"))
 
     def _predict_isolating(
         self, views: list[_View]
@@ -115,7 +116,7 @@ class SegmentStage(Stage):
         try:
             return self._predict(views)
         except Exception as exc:
-            failure = _input_failure(exc)
+            failure = input_failure(exc, "segment_failed")
             if len(views) == 1:
                 return [failure]
         middle = len(views) // 2
@@ -203,13 +204,6 @@ def _figures(view: _View, prediction: Any) -> dict[str, Any]:
             masks.iou(masks.clean(mask_prediction.mask), view.source_mask), 6
         )
     return figures
-
-
-def _input_failure(exc: Exception) -> Rejection:
-    """The rejection for an input whose processing raised ``exc``; a backend failure re-raises."""
-    if is_backend_failure(exc):
-        raise exc
-    return Rejection("segment_failed", f"{type(exc).__name__}: {exc}".strip()[:500])
 
 
 def _source_box(sample: Sample) -> Box | None:

@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import Field
 
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, WorkUnit
-from nearid_data.errors import NearidError, Rejection, is_backend_failure
+from nearid_data.errors import NearidError, Rejection, input_failure
 from nearid_data.imageio import encode_png
 from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, make_key, source_locator
 from nearid_data.sources.base import Source, SourceItem, SourceRecord
@@ -90,9 +90,7 @@ class IngestStage(Stage):
         except Rejection:
             raise
         except Exception as exc:  # a decoder choking on this input's bytes, not the source
-            if is_backend_failure(exc):
-                raise
-            raise Rejection("load_failed", f"{type(exc).__name__}: {exc}"[:500]) from None
+            raise input_failure(exc, "load_failed") from None
         height, width = record.image.shape[:2]
         if min(height, width) < self.config.min_side:
             raise Rejection(

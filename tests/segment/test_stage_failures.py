@@ -14,7 +14,7 @@ from nearid_data.build import build
 from nearid_data.config import PipelineConfig
 from nearid_data.engine.executor import UnitFailed
 from nearid_data.engine.manifest import SampleRow, manifest_path, read_manifest, read_summary
-from nearid_data.errors import NearidError
+from nearid_data.errors import NearidError, input_failure
 from nearid_data.segment import registry
 from nearid_data.segment.base import Box, MaskPrediction, Segmenter
 from tests.badimages import valid_image
@@ -108,3 +108,24 @@ def test_a_failure_of_the_backend_itself_stops_the_stage(tmp_path: Path, picky: 
     with pytest.raises((UnitFailed, NearidError, MemoryError), match="out of memory"):
         _segment_rows(root, tmp_path / "build", "picky-broken")
     assert read_summary(tmp_path / "build" / "segment") is None
+
+
+@pytest.mark.parametrize(
+    ("error", "backend"),
+    [
+        (ValueError("cannot reshape array of size 0"), False),
+        (cv2.error("(-215:Assertion failed) in function 'initGMMs'"), False),
+        (RuntimeError("input has a 0-sized dimension"), False),
+        (RuntimeError("CUDA error: an illegal memory access was encountered"), True),
+        (MemoryError(), True),
+        (NearidError("model not found"), True),
+        (AttributeError("'NoneType' object has no attribute 'forward'"), True),
+    ],
+)
+def test_what_counts_as_a_failure_of_the_backend(error: Exception, backend: bool) -> None:
+    if backend:
+        with pytest.raises(type(error)):
+            input_failure(error, "segment_failed")
+    else:
+        rejection = input_failure(error, "segment_failed")
+        assert rejection.reason == "segment_failed" and type(error).__name__ in rejection.detail
