@@ -1,4 +1,4 @@
-"""Command line: ``python -m nearid_data {build,verify,inspect,eval,report,publish,schemas}``.
+"""Command line: ``python -m nearid_data {build,verify,inspect,eval,report,publish,init,schemas}``.
 
 Exit codes: 0 success; 1 a build or verification failed; 2 a usage or configuration error;
 3 ``--strict`` and some input was rejected or a stage warned (nothing kept, an empty split).
@@ -101,6 +101,12 @@ def parser() -> argparse.ArgumentParser:
         commands.add_parser("report", help="a self-contained HTML report of a build")
     )
 
+    from nearid_data.init_project import add_arguments as add_init_arguments
+
+    add_init_arguments(
+        commands.add_parser("init", help="write a commented nearid.yaml for a folder of images")
+    )
+
     schemas = commands.add_parser("schemas", help="write the manifests' JSON Schemas")
     schemas.add_argument("--out", type=Path, default=Path("manifests"))
     return main
@@ -139,6 +145,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from nearid_data.evaluate.command import run as run_eval
 
         return run_eval(args)
+    if args.command == "init":
+        from nearid_data.init_project import run as run_init
+
+        return run_init(args)
     if args.command == "report":
         from nearid_data.report.command import run as run_report
 
@@ -176,6 +186,7 @@ def _build(args: argparse.Namespace) -> int:
         raise NearidError("--workers must be at least 1")
     pipeline = PipelineConfig.load(args.pipeline, args.overrides)
     out = args.out or Path(pipeline.out or f"build/{pipeline.name}")
+    pipeline.check_out(out)
     summaries = build(
         pipeline,
         out=out,

@@ -11,17 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import Field
 
 from nearid_data.engine.stage import Stage, StageConfig, StageContext
 from nearid_data.errors import NearidError
 from nearid_data.sample import JSON_FIELD
 from nearid_data.sources.base import SourceConfig
-from nearid_data.strict import StrictModel, validated
+from nearid_data.strict import SafeName, StrictModel, validated
 
 
 class PipelineConfig(StrictModel):
-    name: str
-    seed: int = 0
+    name: SafeName
+    seed: int = Field(0, ge=0, lt=2**63)
     out: str | None = None
     source: dict[str, Any]
     stages: dict[str, dict[str, Any]]
@@ -53,6 +54,19 @@ class PipelineConfig(StrictModel):
         if not isinstance(name, str):
             raise NearidError("source.name: required (one of: " + ", ".join(SOURCES.names()) + ")")
         return validated(SOURCES.load(name).Config, raw, "source.")
+
+    def check_out(self, out: Path) -> None:
+        """Refuse a build directory that is the source root, lies inside it or holds it: a build
+        must neither write among its inputs nor read its own outputs as inputs."""
+        root = self.source.get("root")
+        if not isinstance(root, str):
+            return
+        out_resolved, root_resolved = out.resolve(), Path(root).resolve()
+        if out_resolved.is_relative_to(root_resolved) or root_resolved.is_relative_to(out_resolved):
+            raise NearidError(
+                f"--out {str(out)!r} and source.root {root!r} overlap: the build directory must "
+                "be outside the source folder and must not contain it"
+            )
 
     def upstream_of(self, name: str) -> str | None:
         order = list(self.stages)

@@ -18,3 +18,42 @@ class Rejection(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+# Failures of the backend itself, whatever the input: a missing model or package, a bug in the
+# code, memory or a device that is gone. Anything else raised while working on an input is taken
+# to be caused by that input.
+_BACKEND_ERRORS = (
+    NearidError,
+    MemoryError,
+    ImportError,
+    NameError,
+    AttributeError,
+    TypeError,
+    NotImplementedError,
+)
+_DEVICE_MESSAGES = (
+    "out of memory",
+    "CUDA error",
+    "device-side assert",
+    "CUBLAS_STATUS",
+    "CUDNN_STATUS",
+    "NCCL error",
+    "device lost",
+)
+
+
+def is_backend_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure of the backend (stop the stage) rather than of one input
+    (reject that input)."""
+    if isinstance(exc, _BACKEND_ERRORS) or "OutOfMemory" in type(exc).__name__:
+        return True
+    return any(message in str(exc) for message in _DEVICE_MESSAGES)
+
+
+def input_failure(exc: Exception, reason: str) -> Rejection:
+    """``exc``, raised while working on one input, as that input's rejection with ``reason``;
+    a backend failure is raised again instead."""
+    if is_backend_failure(exc):
+        raise exc
+    return Rejection(reason, f"{type(exc).__name__}: {exc}"[:500])

@@ -17,19 +17,42 @@ Sample = dict[str, Any]
 KEY_FIELD = "__key__"
 JSON_FIELD = "json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_HASH_SUFFIX = re.compile(r"-[0-9a-f]{8}$")
+MAX_SLUG_LENGTH = 64
 
 
 def slug(text: str) -> str:
-    """A key-safe form of ``text``; adds a short hash when characters had to be replaced, so that
-    distinct names never collide ("bjørn mug" and "bj-rn mug" give different slugs)."""
-    cleaned = _UNSAFE.sub("-", text).strip("-") or "x"
-    if cleaned == text:
+    """A key-safe form of ``text``, one-to-one: a safe name is kept as it is; any other name
+    (unsafe characters, longer than ``MAX_SLUG_LENGTH``, or ending like a rewritten name in ``-``
+    and 8 hex digits) becomes its cleaned form plus a hash of the original. Kept names never end
+    in such a hash and rewritten ones always do, so "a b" and a folder literally named
+    "a-b-c8687a08" cannot meet."""
+    if (
+        text
+        and len(text) <= MAX_SLUG_LENGTH
+        and not _UNSAFE.search(text)
+        and not _HASH_SUFFIX.search(text)
+    ):
         return text
+    cleaned = _UNSAFE.sub("-", text).strip("-")[:MAX_SLUG_LENGTH].rstrip("-") or "x"
     return f"{cleaned}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
 
 
 def make_key(identity: str, view: int) -> str:
     return f"{slug(identity)}_v{view:03d}"
+
+
+def source_locator(ref: dict[str, Any]) -> str | None:
+    """Where a source item lives, for a person to find it: its file path relative to the source
+    root, a parquet file and row, or its index in the dataset."""
+    if "path" in ref:
+        return str(ref["path"])
+    if "file" in ref and "row" in ref:
+        return f"{ref['file']}#row={ref['row']}"
+    for name in ("row", "index"):
+        if name in ref:
+            return f"{name} {ref[name]}"
+    return None
 
 
 def check_key(key: str) -> None:

@@ -6,15 +6,27 @@ before any work starts instead of being silently ignored.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
+from nearid_data.engine.names import check_safe_name
 from nearid_data.errors import NearidError
 
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+
+def _safe_name(value: str) -> str:
+    try:
+        return check_safe_name(value, "name")
+    except NearidError as exc:  # a ValueError, so the message names the config key
+        raise ValueError(str(exc)) from None
+
+
+SafeName = Annotated[str, AfterValidator(_safe_name)]
+"""A config value that becomes part of a path (pipeline, split, group names)."""
 
 
 def validated(model: type[StrictModel], raw: Any, prefix: str) -> Any:

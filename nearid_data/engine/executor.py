@@ -25,7 +25,7 @@ from nearid_data.engine.manifest import (
 from nearid_data.engine.prefetch import prefetch
 from nearid_data.engine.stage import Kept, Stage, WorkUnit
 from nearid_data.engine.tario import ShardError, ShardWriter
-from nearid_data.sample import KEY_FIELD, meta
+from nearid_data.sample import KEY_FIELD, meta, source_locator
 from nearid_data.seeding import derive_seed
 
 
@@ -117,6 +117,7 @@ def _execute(task: StageTask, unit: WorkUnit) -> ShardManifest:
                         view=info["view"],
                         caption=info.get("caption", ""),
                         status="kept",
+                        locator=source_locator(info.get("source", {})),
                         split=info.get("split"),
                         qa=outcome.qa,
                         fields=hashes,
@@ -150,6 +151,7 @@ def _rejected_fields(outcome: Any) -> dict[str, Any]:
         "view": outcome.view,
         "reason": outcome.reason,
         "detail": outcome.detail or None,
+        "locator": outcome.locator,
         "qa": outcome.qa,
     }
 

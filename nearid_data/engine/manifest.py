@@ -36,6 +36,9 @@ class SampleRow(StrictModel):
     status: Literal["kept", "rejected"]
     reason: str | None = None
     detail: str | None = None
+    locator: str | None = Field(
+        None, description="where the input is in the source: file path, parquet row or index"
+    )
     split: str | None = None
     qa: dict[str, Any] = Field(default_factory=dict)
     fields: dict[str, str] = Field(

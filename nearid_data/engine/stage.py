@@ -15,12 +15,14 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from pydantic import Field
+
 from nearid_data.engine.catalog import Catalog
 from nearid_data.engine.manifest import tar_path
 from nearid_data.engine.prefetch import prefetch
 from nearid_data.engine.tario import check_sha256, read_samples
 from nearid_data.errors import Rejection
-from nearid_data.sample import KEY_FIELD, Sample, meta
+from nearid_data.sample import KEY_FIELD, Sample, meta, source_locator
 from nearid_data.strict import StrictModel
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ class Rejected:
     reason: str
     detail: str = ""
     qa: dict[str, Any] = field(default_factory=dict)
+    locator: str | None = None
 
     @classmethod
     def of(cls, sample: Sample, rejection: Rejection, qa: dict[str, Any] | None = None) -> Rejected:
@@ -65,6 +68,7 @@ class Rejected:
             reason=rejection.reason,
             detail=rejection.detail,
             qa=qa or {},
+            locator=source_locator(info.get("source", {})),
         )
 
 
@@ -87,7 +91,7 @@ class StageContext:
 class StageConfig(StrictModel):
     """Settings every stage has."""
 
-    batch_size: int = 16
+    batch_size: int = Field(16, ge=1, le=4096)
 
 
 class Stage:

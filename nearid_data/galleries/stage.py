@@ -37,10 +37,11 @@ from nearid_data.galleries.embed import embedding
 from nearid_data.galleries.phash import dhash
 from nearid_data.imageio import decode_png
 from nearid_data.sample import KEY_FIELD, Sample, meta, with_fields
+from nearid_data.strict import SafeName
 
 
 class GalleriesConfig(StageConfig, GalleryRules):
-    groups: dict[str, list[str]] | None = None
+    groups: dict[SafeName, list[str]] | None = None
     """group -> identities; None: one group per category with all its identities."""
     cluster_key: str | None = "cluster_id"
     """Key of ``json.source`` naming near-duplicate frames (WildlifeReID-10k's ``cluster_id``)."""

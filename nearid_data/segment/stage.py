@@ -4,6 +4,11 @@ Source masks are kept by default. Otherwise a detector (optional) finds the subj
 text prompt and a segmenter cuts the mask inside it; with no detector the source's box (or the
 segmenter's own prior) prompts the segmenter. Model masks are cleaned (holes filled, largest
 component); every view gets figures and, below the thresholds, a recorded rejection.
+
+An exception from a backend on one input becomes that input's rejection (``segment_failed``): a
+batch that fails is split until the input that fails alone is found, so the rest of the batch
+keeps its masks. Failures of the backend itself (see ``errors.is_backend_failure``) stop the
+stage.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pydantic import Field
 
 from nearid_data.backend import build_backend, resolve_backend
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
-from nearid_data.errors import Rejection
+from nearid_data.errors import Rejection, input_failure
 from nearid_data.imageio import decode_mask_png, decode_png, encode_png
 from nearid_data.registry import Registry
 from nearid_data.sample import Sample, meta, with_fields
@@ -91,13 +96,31 @@ class SegmentStage(Stage):
         needs_model = [
             v for v in views if v.source_mask is None or self.config.source_masks != "keep"
         ]
-        predictions = dict(zip(map(id, needs_model), self._predict(needs_model), strict=True))
+        predictions = dict(
+            zip(map(id, needs_model), self._predict_isolating(needs_model), strict=True)
+        )
         for view in views:
             prediction = predictions.get(id(view))
             try:
                 yield self._finish(view, prediction)
             except Rejection as rejection:
                 yield Rejected.of(view.sample, rejection, _figures(view, prediction))
+            except Exception as exc:
+                yield Rejected.of(view.sample, input_failure(exc, "segment_failed"))
+
+    def _predict_isolating(
+        self, views: list[_View]
+    ) -> list[tuple[MaskPrediction, Box | None, str] | Rejection]:
+        """``_predict``; when a batch fails, its halves are retried until each failure is pinned on
+        the one input that causes it."""
+        try:
+            return self._predict(views)
+        except Exception as exc:
+            failure = input_failure(exc, "segment_failed")
+            if len(views) == 1:
+                return [failure]
+        middle = len(views) // 2
+        return self._predict_isolating(views[:middle]) + self._predict_isolating(views[middle:])
 
     def _predict(
         self, views: list[_View]

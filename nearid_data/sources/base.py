@@ -22,12 +22,16 @@ class SourceConfig(StrictModel):
 
 @dataclass(frozen=True)
 class SourceItem:
-    """One image to ingest. ``ref`` locates it within the source (JSON-able: path, row, ...)."""
+    """One image to ingest. ``ref`` locates it within the source (JSON-able: path, row, ...).
+
+    ``rejection`` (reason, detail) marks an input that listing already knows cannot be used (a
+    file outside the expected layout): ingest records it as rejected without loading it."""
 
     identity: str
     category: str
     view: int
     ref: dict[str, Any] = field(default_factory=dict)
+    rejection: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,9 @@ from nearid_data.sources.formats import (
     decode_record,
     number_views,
     parse_number,
-    read_file,
     read_text_rows,
 )
+from nearid_data.strict import SafeName
 
 FPR_GROUPS: dict[str, list[int]] = {
     "sparrows": list(range(113, 118)),
@@ -54,7 +54,7 @@ T = TypeVar("T")
 class CubConfig(DatasetConfig):
     segmentations: str | None = None
     """Root of the segmentations archive (``<class name>/<file stem>.png``)."""
-    groups: Literal["fpr"] | dict[str, list[int]] | None = None
+    groups: Literal["fpr"] | dict[SafeName, list[int]] | None = None
     split: Literal["train", "test", "all"] = "all"
 
 
@@ -146,10 +146,15 @@ class CubSource(DatasetSource):
     def load(self, item: SourceItem) -> SourceRecord:
         x, y, width, height = item.ref["bbox_xywh"]
         mask_path = item.ref.get("mask")
+        mask_root = Path(self.config.segmentations or ".")
         return decode_record(
-            read_file(self.root / item.ref["path"]),
+            self.read_file(item.ref["path"]),
             max_pixels=self.config.max_pixels,
-            mask=read_file(Path(mask_path)) if mask_path else None,
+            mask=(
+                self.read_file(Path(mask_path).relative_to(mask_root), root=mask_root)
+                if mask_path
+                else None
+            ),
             mask_threshold=SEGMENTATION_THRESHOLD,
             box=(x, y, x + width, y + height),
         )

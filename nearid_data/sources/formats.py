@@ -12,6 +12,8 @@ Conventions every adapter follows:
   into the sample's ``json`` under ``source``.
 - A listed image that is not on disk is rejected as ``missing_file``; a missing mask is not an
   error (the segment stage makes one).
+- Files are read through :meth:`DatasetSource.read_file`: only regular files inside the root,
+  and no symbolic link that leads out of it unless ``follow_symlinks`` is set.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import csv
 import importlib
 import json
 import math
+import os
+import stat
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePath
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -46,6 +50,8 @@ class DatasetConfig(SourceConfig):
     manifest: str | None = None
     """A source manifest (see ``checksums``) that the files under ``root`` must match."""
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1)
+    follow_symlinks: bool = False
+    """Read files through symbolic links that lead outside ``root`` (recorded in the summary)."""
 
 
 class DatasetSource(Source):
@@ -68,6 +74,12 @@ class DatasetSource(Source):
 
     def list_items(self) -> list[SourceItem]:
         raise NotImplementedError
+
+    def read_file(self, path: str | PurePath, *, root: Path | None = None) -> bytes:
+        """The bytes of ``path`` (relative to ``root``, by default the source root)."""
+        return read_inside(
+            self.root if root is None else root, path, follow_symlinks=self.config.follow_symlinks
+        )
 
 
 def number_views(entries: Iterable[tuple[str, str, dict[str, Any]]]) -> list[SourceItem]:
@@ -165,13 +177,33 @@ def require_columns(where: Path, present: Iterable[str], required: Iterable[str]
 # --- images and masks --------------------------------------------------------------------------
 
 
-def read_file(path: Path) -> bytes:
+def read_inside(root: Path, path: str | PurePath, *, follow_symlinks: bool) -> bytes:
+    """The bytes of the regular file ``root/path``. A path that leaves ``root`` by ``..`` is
+    always refused; one that leaves it through a symbolic link only without ``follow_symlinks``.
+    Everything else that is not a readable regular file is a rejection naming the path."""
+    full = root / path
+    if not _is_inside(os.path.normpath(full), os.path.normpath(root)):
+        raise Rejection("outside_root", f"{path} points outside the source root")
     try:
-        return path.read_bytes()
+        if not follow_symlinks:
+            resolved = full.resolve(strict=True)
+            if not _is_inside(str(resolved), str(root.resolve())):
+                raise Rejection(
+                    "outside_root",
+                    f"{path} is a link to {resolved}, outside the source root "
+                    "(set source.follow_symlinks: true to read it)",
+                )
+        if not stat.S_ISREG(full.stat().st_mode):
+            raise Rejection("not_a_regular_file", str(path))
+        return full.read_bytes()
     except FileNotFoundError:
-        raise Rejection("missing_file", str(path)) from None
-    except OSError as exc:
+        raise Rejection("missing_file", str(full)) from None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop on older Pythons
         raise Rejection("unreadable_file", str(exc)) from None
+
+
+def _is_inside(path: str, root: str) -> bool:
+    return os.path.commonpath([path, root]) == root
 
 
 def decode_record(
@@ -232,11 +264,17 @@ def _clip_box(box: Box, width: int, height: int) -> tuple[int, int, int, int] | 
 # --- Hugging Face parquet ----------------------------------------------------------------------
 
 
-def parquet_splits(root: Path) -> dict[str, list[Path]]:
+def parquet_splits(root: Path, *, follow_symlinks: bool) -> dict[str, list[Path]]:
     """Split name -> its parquet files under ``root``, from Hub file names such as
-    ``data/train-00000-of-00002.parquet`` or ``test_dense.parquet``."""
+    ``data/train-00000-of-00002.parquet`` or ``test_dense.parquet``. A file that is a link out
+    of ``root`` is an error unless ``follow_symlinks``."""
     splits: dict[str, list[Path]] = {}
     for path in sorted(root.rglob("*.parquet")):
+        if not follow_symlinks and not _is_inside(str(path.resolve()), str(root.resolve())):
+            raise NearidError(
+                f"{path} is a link to {path.resolve()}, outside the source root "
+                "(set source.follow_symlinks: true to read it)"
+            )
         splits.setdefault(path.name.removesuffix(".parquet").split("-")[0], []).append(path)
     return splits
 

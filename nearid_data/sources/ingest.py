@@ -8,18 +8,22 @@ from typing import Any
 
 import cv2
 import numpy as np
+from pydantic import Field
 
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, WorkUnit
-from nearid_data.errors import Rejection
+from nearid_data.errors import NearidError, Rejection, input_failure
 from nearid_data.imageio import encode_png
-from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, make_key
+from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, make_key, source_locator
 from nearid_data.sources.base import Source, SourceItem, SourceRecord
 
 
 class IngestConfig(StageConfig):
-    shard_size: int = 64
-    max_side: int | None = None
+    shard_size: int = Field(64, ge=1, le=100_000)
+    max_side: int | None = Field(None, ge=1)
     """Downscale images whose long side exceeds this (None: keep the source resolution)."""
+    min_side: int = Field(32, ge=1)
+    """Reject images whose short side is below this (``too_small``): nothing can be segmented
+    or painted in a few pixels."""
 
 
 class IngestStage(Stage):
@@ -33,6 +37,11 @@ class IngestStage(Stage):
     def fingerprint_inputs(self) -> dict[str, Any]:
         return {**super().fingerprint_inputs(), "source": self.ctx.pipeline.source}
 
+    def describe(self) -> dict[str, Any]:
+        """The source as read (``follow_symlinks`` among its settings)."""
+        settings = self.ctx.pipeline.source_config().model_dump(mode="json")
+        return {"source": {"name": self.ctx.pipeline.source["name"], **settings}}
+
     def _source(self) -> Source:
         from nearid_data.sources import SOURCES
 
@@ -41,6 +50,7 @@ class IngestStage(Stage):
 
     def plan(self) -> list[WorkUnit]:
         items = self._source().items()
+        check_unique_keys(items)
         size = self.config.shard_size
         return [
             WorkUnit(
@@ -58,13 +68,35 @@ class IngestStage(Stage):
             item = SourceItem(**raw)
             key = make_key(item.identity, item.view)
             try:
-                record = self.source.load(item)
+                record = self._load(item)
             except Rejection as rejection:
                 yield Rejected(
-                    key, item.identity, item.category, item.view, rejection.reason, rejection.detail
+                    key,
+                    item.identity,
+                    item.category,
+                    item.view,
+                    rejection.reason,
+                    rejection.detail,
+                    locator=source_locator(item.ref),
                 )
                 continue
             yield Kept(self._sample(key, item, record), {"notes": list(record.notes)})
+
+    def _load(self, item: SourceItem) -> SourceRecord:
+        if item.rejection is not None:
+            raise Rejection(*item.rejection)
+        try:
+            record = self.source.load(item)
+        except Rejection:
+            raise
+        except Exception as exc:  # a decoder choking on this input's bytes, not the source
+            raise input_failure(exc, "load_failed") from None
+        height, width = record.image.shape[:2]
+        if min(height, width) < self.config.min_side:
+            raise Rejection(
+                "too_small", f"{width}x{height}: short side below min_side {self.config.min_side}"
+            )
+        return record
 
     def _sample(self, key: str, item: SourceItem, record: SourceRecord) -> Sample:
         image, mask = self._resized(record.image), record.mask
@@ -106,3 +138,20 @@ class IngestStage(Stage):
         if mask.shape[::-1] == size:
             return mask
         return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+
+
+def check_unique_keys(items: list[SourceItem]) -> None:
+    """Two inputs with one key would overwrite each other downstream: refuse the plan."""
+    first: dict[str, SourceItem] = {}
+    for item in items:
+        key = make_key(item.identity, item.view)
+        other = first.setdefault(key, item)
+        if other is not item:
+            raise NearidError(
+                f"two inputs get the sample key {key!r}: {_described(other)} and {_described(item)}"
+            )
+
+
+def _described(item: SourceItem) -> str:
+    where = source_locator(item.ref)
+    return f"identity {item.identity!r} view {item.view}" + (f" ({where})" if where else "")

@@ -44,7 +44,6 @@ from nearid_data.sources.formats import (
     image_cell_bytes,
     number_views,
     parquet_splits,
-    read_file,
     read_json,
     read_parquet_columns,
     select_splits,
@@ -84,8 +83,8 @@ class PodsSource(DatasetSource):
             where = f"{ref['file']} row {ref['row']}"
             image, mask = image_cell_bytes(row["image"], where), cell_bytes(row["mask"], where)
         else:
-            image = read_file(self.root / ref["path"])
-            mask = read_file(self.root / ref["mask"]) if "mask" in ref else None
+            image = self.read_file(ref["path"])
+            mask = self.read_file(ref["mask"]) if "mask" in ref else None
         return decode_record(image, mask=mask, max_pixels=self.config.max_pixels)
 
     @cached_property
@@ -148,7 +147,7 @@ class PodsSource(DatasetSource):
         return None
 
     def _hf_entries(self) -> list[tuple[str, dict[str, Any]]]:
-        files = parquet_splits(self.root)
+        files = parquet_splits(self.root, follow_symlinks=self.config.follow_symlinks)
         select_splits(self.root, files, self.config.splits)
         entries = []
         for split in self.config.splits:

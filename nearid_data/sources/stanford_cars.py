@@ -41,7 +41,6 @@ from nearid_data.sources.formats import (
     number_views,
     optional_import,
     parquet_splits,
-    read_file,
     read_parquet_columns,
     require_columns,
     require_file,
@@ -85,7 +84,7 @@ class StanfordCarsSource(DatasetSource):
             return decode_record(image, max_pixels=self.config.max_pixels)
         x1, y1, x2, y2 = item.ref["bbox"]
         return decode_record(
-            read_file(self.root / item.ref["path"]),
+            self.read_file(item.ref["path"]),
             max_pixels=self.config.max_pixels,
             box=(x1 - 1, y1 - 1, x2, y2),
         )
@@ -139,7 +138,7 @@ class StanfordCarsSource(DatasetSource):
         return entries
 
     def _hf_entries(self, split: str) -> list[tuple[str, dict[str, Any]]]:
-        files = parquet_splits(self.root)
+        files = parquet_splits(self.root, follow_symlinks=self.config.follow_symlinks)
         select_splits(self.root, files, [split])
         entries = []
         for path in files[split]:

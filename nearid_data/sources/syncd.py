@@ -33,7 +33,6 @@ from nearid_data.sources.formats import (
     DatasetSource,
     decode_record,
     number_views,
-    read_file,
     read_json,
 )
 
@@ -75,9 +74,9 @@ class SyncdSource(DatasetSource):
     def load(self, item: SourceItem) -> SourceRecord:
         mask = item.ref.get("mask")
         return decode_record(
-            read_file(self.root / item.ref["path"]),
+            self.read_file(item.ref["path"]),
             max_pixels=self.config.max_pixels,
-            mask=read_file(self.root / mask) if mask else None,
+            mask=self.read_file(mask) if mask else None,
             fit_mask=True,
             caption=item.ref["prompt"],
         )

@@ -28,7 +28,6 @@ from nearid_data.sources.formats import (
     decode_record,
     number_views,
     read_csv,
-    read_file,
     require_columns,
 )
 
@@ -79,9 +78,7 @@ class WildlifeSource(DatasetSource):
         return number_views(entries)
 
     def load(self, item: SourceItem) -> SourceRecord:
-        return decode_record(
-            read_file(self.root / item.ref["path"]), max_pixels=self.config.max_pixels
-        )
+        return decode_record(self.read_file(item.ref["path"]), max_pixels=self.config.max_pixels)
 
 
 def _check_values(

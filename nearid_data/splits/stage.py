@@ -7,6 +7,7 @@ views are rejected with ``too_few_views``. Every other view gets its identity's 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Annotated
 
 from pydantic import Field, model_validator
 
@@ -14,12 +15,13 @@ from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
 from nearid_data.errors import Rejection
 from nearid_data.sample import Sample, meta, with_fields
 from nearid_data.splits.assign import assign_splits
+from nearid_data.strict import SafeName
 
 
 class SplitsConfig(StageConfig):
-    fractions: dict[str, float] | None = None
-    sizes: dict[str, int] | None = None
-    remainder: str = "train"
+    fractions: dict[SafeName, Annotated[float, Field(ge=0, le=1)]] | None = None
+    sizes: dict[SafeName, Annotated[int, Field(ge=0)]] | None = None
+    remainder: SafeName = "train"
     min_views: int = Field(2, ge=1)
 
     @model_validator(mode="after")
@@ -28,8 +30,6 @@ class SplitsConfig(StageConfig):
             raise ValueError("give exactly one of 'fractions' or 'sizes'")
         if self.fractions is not None and abs(sum(self.fractions.values()) - 1) > 1e-6:
             raise ValueError(f"fractions must sum to 1 (got {sum(self.fractions.values())})")
-        if any(v < 0 for v in (self.fractions or self.sizes or {}).values()):
-            raise ValueError("fractions and sizes must not be negative")
         return self
 
 
