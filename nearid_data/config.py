@@ -38,7 +38,9 @@ class PipelineConfig(StrictModel):
 
     @classmethod
     def load(cls, path: Path, overrides: list[str] = ()) -> PipelineConfig:  # type: ignore[assignment]
-        return cls.from_dict(apply_overrides(read_yaml(path), overrides))
+        raw = read_yaml(path)
+        roots = [*cls.model_fields, *(raw.get("stages") or {})]
+        return cls.from_dict(apply_overrides(raw, overrides, roots))
 
     def stage_config(self, name: str) -> StageConfig:
         from nearid_data.stages import STAGES
@@ -100,8 +102,12 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+def apply_overrides(
+    raw: dict[str, Any], overrides: list[str], roots: list[str] | None = None
+) -> dict[str, Any]:
     """Apply ``key.path=value`` overrides (values parsed as YAML); ``segment.x`` means ``stages.segment.x``.
+
+    ``roots``, when given, are the top-level keys an override may start with.
 
     Setting a mapping's ``name`` to another backend or source starts that mapping afresh: the
     keys it had belong to the old name, so only the keys set by ``--set`` are kept.
@@ -115,10 +121,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         stages = raw.get("stages") or {}
         if keys[0] not in raw and keys[0] in stages:
             keys = ["stages", *keys]
-        if keys[0] not in PipelineConfig.model_fields:
-            known = [*PipelineConfig.model_fields, *stages]
+        if roots is not None and keys[0] not in roots:
             raise NearidError(
-                f"--set {path}: unknown key {keys[0]!r}{did_you_mean(keys[0], known)}"
+                f"--set {path}: unknown key {keys[0]!r}{did_you_mean(keys[0], roots)}"
             )
         try:
             value = yaml.safe_load(text)

@@ -90,9 +90,8 @@ def test_switching_the_source_starts_from_its_defaults(tmp_path: Path) -> None:
     ],
 )
 def test_unknown_keys_get_a_suggestion(overrides: list[str], hint: str) -> None:
-    demo = yaml.safe_load(shipped_pipelines()["demo"].read_text())
     with pytest.raises(NearidError, match=hint):
-        PipelineConfig.from_dict(apply_overrides(demo, overrides))
+        PipelineConfig.load(shipped_pipelines()["demo"], overrides)
 
 
 def test_unknown_stage_gets_a_suggestion(tmp_path: Path) -> None:
