@@ -80,9 +80,9 @@ def _run_one(
     log.info(summary_line(summary))
     if before is not None and before.fingerprint != summary.fingerprint:
         log.info(
-            "%-12s changed the existing %s (other settings or upstream): kept %d of %d shards, "
-            "rebuilt %d",
-            name, stage_dir, summary.units_skipped, len(summary.shards), summary.units_run,
+            "%-12s replaced the existing %s (%d samples in %d shards, built with other settings "
+            "or another upstream): kept %d of its shards",
+            name, stage_dir, before.n_kept, len(before.shards), summary.units_skipped,
         )  # fmt: skip
     return summary
 

@@ -99,3 +99,37 @@ def test_unknown_stage_gets_a_suggestion(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "did you mean 'distractors'" in result.stderr
     assert not (tmp_path / "build").exists()
+
+
+def test_a_split_left_empty_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from nearid_data.build import build
+    from tests.conftest import tiny_pipeline
+
+    few = {**TINY_DEMO["source"], "n_identities": 3}
+    with caplog.at_level("WARNING", logger="nearid_data"):
+        build(tiny_pipeline(source=few), out=tmp_path, stage="splits")
+    (message,) = [r.getMessage() for r in caplog.records if "ended empty" in r.getMessage()]
+    assert "val" in message or "test" in message
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="nearid_data"):
+        build(tiny_pipeline(), out=tmp_path / "enough", stage="splits")
+    assert not [r for r in caplog.records if "ended empty" in r.getMessage()]
+
+
+def test_changing_a_build_says_what_it_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from nearid_data.build import build
+    from tests.conftest import tiny_pipeline
+
+    build(tiny_pipeline(), out=tmp_path, stage="ingest")
+    fewer = {**TINY_DEMO["source"], "n_identities": 4}  # 12 views in 2 shards instead of 24 in 3
+    with caplog.at_level("INFO", logger="nearid_data"):
+        build(tiny_pipeline(source=fewer), out=tmp_path, stage="ingest")
+    lines = [r.getMessage() for r in caplog.records]
+    replaced = f"replaced the existing {tmp_path / 'ingest'} (24 samples in 3 shards"
+    assert any(line.startswith(f"ingest       {replaced}") for line in lines)
+    stale = [line for line in lines if "stale" in line]
+    assert stale == [f"removed 1 stale shards from {tmp_path / 'ingest'} (units no longer planned)"]
