@@ -8,6 +8,7 @@ demo.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from nearid_data.suggest import did_you_mean
 
 LOCAL_PIPELINE = Path("nearid.yaml")
 DEFAULT_PIPELINE = "demo"
+SUMMARY_WIDTH = 90
 
 
 def shipped_pipelines() -> dict[str, Path]:
@@ -24,14 +26,18 @@ def shipped_pipelines() -> dict[str, Path]:
     return {path.stem: path for path in sorted(folder.glob("*.yaml"))}
 
 
-def describe(path: Path) -> str:
-    """A pipeline's one-line summary: the first line of its leading comment."""
+def describe(path: Path, width: int = SUMMARY_WIDTH) -> str:
+    """A pipeline's one-line summary: the first sentence of its leading comment, shortened to
+    ``width`` characters at a word boundary."""
+    comment = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("#"):
-            return line.lstrip("#").strip()
-        if line.strip():
+        if not line.startswith("#"):
             break
-    return ""
+        comment.append(line.lstrip("#").strip())
+    sentence = re.split(r"(?<=[.;])\s", " ".join(comment), maxsplit=1)[0]
+    if len(sentence) <= width:
+        return sentence
+    return sentence[: width - 3].rsplit(" ", 1)[0].rstrip(",;:") + "..."
 
 
 def resolve_pipeline(requested: str | None) -> Path:

@@ -101,23 +101,6 @@ def test_unknown_stage_gets_a_suggestion(tmp_path: Path) -> None:
     assert not (tmp_path / "build").exists()
 
 
-def test_a_split_left_empty_is_warned_about(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    from nearid_data.build import build
-    from tests.conftest import tiny_pipeline
-
-    few = {**TINY_DEMO["source"], "n_identities": 3}
-    with caplog.at_level("WARNING", logger="nearid_data"):
-        build(tiny_pipeline(source=few), out=tmp_path, stage="splits")
-    (message,) = [r.getMessage() for r in caplog.records if "ended empty" in r.getMessage()]
-    assert "val" in message or "test" in message
-    caplog.clear()
-    with caplog.at_level("WARNING", logger="nearid_data"):
-        build(tiny_pipeline(), out=tmp_path / "enough", stage="splits")
-    assert not [r for r in caplog.records if "ended empty" in r.getMessage()]
-
-
 def test_changing_a_build_says_what_it_kept(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -6,9 +6,7 @@ views are rejected with ``too_few_views``. Every other view gets its identity's 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from pydantic import Field, model_validator
 
@@ -16,8 +14,6 @@ from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
 from nearid_data.errors import Rejection
 from nearid_data.sample import Sample, meta, with_fields
 from nearid_data.splits.assign import assign_splits
-
-log = logging.getLogger("nearid_data")
 
 
 class SplitsConfig(StageConfig):
@@ -55,18 +51,6 @@ class SplitsStage(Stage):
             sizes=self.config.sizes,
             remainder=self.config.remainder,
         )
-
-    def finalize(self, build_dir: Path) -> None:
-        self.setup()  # the units may have run in worker processes
-        asked = self.config.fractions or self.config.sizes or {}
-        empty = [s for s, share in asked.items() if share and s not in self.assignment.values()]
-        if empty:
-            log.warning(
-                "warning: split%s %s ended empty: %d identities with at least %d views are too "
-                "few for %s (add identities, or change stages.splits)",
-                "s" if len(empty) > 1 else "", ", ".join(empty), len(self.assignment),
-                self.config.min_views, asked,
-            )  # fmt: skip
 
     def process(self, samples: Sequence[Sample]) -> Iterable[Outcome]:
         for sample in samples:
