@@ -30,12 +30,13 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_build_without_pipeline_uses_the_shipped_demo(tmp_path: Path) -> None:
-    result = run("build", "--stage", "ingest", "--set", "source.n_identities=2", cwd=tmp_path)
+def test_build_stage_as_typed_uses_the_shipped_demo_and_its_upstream(tmp_path: Path) -> None:
+    result = run("build", "--stage", "distractors", "--set", "source.n_identities=4", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "pipeline: demo.yaml" in result.stderr
-    assert (tmp_path / "build/demo/ingest/_summary.json").is_file()
-    assert not (tmp_path / "build/demo/segment").exists()
+    built = tmp_path / "build/demo"
+    assert sorted(p.name for p in built.iterdir()) == ["distractors", "ingest", "segment"]
+    assert (built / "distractors/_summary.json").is_file()
 
 
 def test_build_without_pipeline_prefers_local_nearid_yaml(tmp_path: Path) -> None:

@@ -13,11 +13,11 @@ from tests.test_cli import run
 
 pytest.importorskip("skimage")
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "real_photos.py"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def _example():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("real_photos", EXAMPLE)
+def _example(name: str = "real_photos"):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -52,3 +52,7 @@ def test_real_photos_build_end_to_end(tmp_path: Path) -> None:
     assert "configs:" in card
     first = json.loads(next((export / "data").rglob("*.manifest.json")).read_text())
     assert first["rows"], "the export holds samples"
+    # The docs' before/after sheets come from this build through examples/contact_sheet.py.
+    sheet = _example("contact_sheet").contact_sheet(build_dir, tile=40)
+    pairs_per_row = _example("contact_sheet").PAIRS_PER_ROW
+    assert sheet.height > 40 * (len(kept) // pairs_per_row) and sheet.width > 80 * pairs_per_row
