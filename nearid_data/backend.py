@@ -52,8 +52,9 @@ def load_pretrained(loader: Callable[..., T], model: str, **kwargs: Any) -> T:
     """Call ``loader(model, **kwargs)`` (a ``from_pretrained``) with one clear error when the model is missing.
 
     ``model`` is a local directory or a Hugging Face hub id. Offline (``HF_HUB_OFFLINE=1``) a hub id
-    resolves only from the local cache.
+    resolves only from the local cache. A missing local path fails at once, without asking the hub.
     """
+    check_local_path(model)
     try:
         return loader(model, **kwargs)
     except (OSError, ValueError) as exc:
@@ -79,13 +80,42 @@ def checked_model_type(
     return family
 
 
+def looks_like_local_path(model: str) -> bool:
+    """Whether ``model`` names a file or directory rather than a hub id (``owner/name``).
+
+    A hub id has at most one ``/`` and no ``.``/``~`` prefix; ``models/...`` is the folder the
+    README downloads weights into, so it is a path even before that folder exists.
+    """
+    first = model.split("/", 1)[0]
+    return (
+        Path(model).expanduser().is_absolute()
+        or model.startswith((".", "~"))
+        or "\\" in model
+        or model.count("/") > 1
+        or first == "models"
+        or (model.count("/") == 1 and Path(first).is_dir())
+    )
+
+
+def check_local_path(model: str) -> None:
+    """Fail with the path when ``model`` looks like a local path that does not exist."""
+    path = Path(model).expanduser()
+    if looks_like_local_path(model) and not path.exists():
+        raise NearidError(
+            f"model {model!r} could not be loaded: no such local path ({path.resolve()}). "
+            "Put the weights there (see the README's Models section) or name a Hugging Face "
+            "hub id instead"
+        )
+
+
 def missing_model_message(model: str, exc: BaseException | None = None) -> str:
     offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
     where = "a local directory" if Path(model).exists() else "the local Hugging Face cache"
     because = f" ({type(exc).__name__}: {exc})" if exc else ""
     hint = (
         f"fetch it on a machine with a network: hf download {model} --local-dir models/{Path(model).name}, "
-        f"then point the pipeline at that directory (model: models/{Path(model).name})"
+        f"then name that directory as the model (model: models/{Path(model).name} in the pipeline "
+        f"YAML for build; --model models/{Path(model).name} for eval)"
     )
     state = " HF_HUB_OFFLINE is set." if offline else ""
     return f"model {model!r} could not be loaded from {where}{because}.{state} To {hint}"

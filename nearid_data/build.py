@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 from nearid_data.config import PipelineConfig
 from nearid_data.engine.local import LocalExecutor
 from nearid_data.engine.lock import build_lock
-from nearid_data.engine.manifest import StageSummary
+from nearid_data.engine.manifest import StageSummary, read_summary
 from nearid_data.engine.runner import run_stage
 from nearid_data.errors import NearidError
+from nearid_data.suggest import did_you_mean
 
 log = logging.getLogger("nearid_data")
 
@@ -20,17 +22,28 @@ def build(
     *,
     out: Path,
     stage: str = "all",
+    only: bool = False,
     workers: int = 1,
     device: str = "cpu",
     force: bool = False,
 ) -> list[StageSummary]:
     """Run ``stage`` (a stage of the pipeline) or ``all`` of them; ``verify`` runs none (the CLI
-    verifies after ``all`` and ``verify``). Holds the build directory's lock throughout."""
-    names = {"all": list(pipeline.stages), "verify": []}.get(stage, [stage])
-    unknown = [n for n in names if n not in pipeline.stages]
-    if unknown:
-        known = ", ".join(["all", *pipeline.stages, "verify"])
-        raise NearidError(f"unknown stage {unknown[0]!r}; this pipeline has: {known}")
+    verifies after ``all`` and ``verify``). Holds the build directory's lock throughout.
+
+    Like make, a named stage first brings its upstream stages up to date (each skips what is
+    already committed); ``only`` runs the named stage alone on the upstream as it is. ``force``
+    rebuilds the named stage (all of them for ``all``), never its upstream.
+    """
+    order = list(pipeline.stages)
+    if stage not in ("all", "verify", *order):
+        known = ", ".join(["all", *order, "verify"])
+        raise NearidError(
+            f"unknown stage {stage!r}{did_you_mean(stage, order)}; this pipeline has: {known}"
+        )
+    if stage in ("all", "verify"):
+        names = order if stage == "all" else []
+    else:
+        names = [stage] if only else order[: order.index(stage) + 1]
     summaries: list[StageSummary] = []
     if not names:
         return summaries
@@ -38,14 +51,44 @@ def build(
         executor = LocalExecutor(workers=workers, device=device)
         try:
             for name in names:
-                instance = pipeline.build_stage(name, out, pipeline.upstream_of(name), device)
-                raw = pipeline.model_dump(mode="json")
-                summary = run_stage(instance, raw, executor, force=force)
-                log.info(summary_line(summary))
+                rebuild = force and (stage == "all" or name == stage)
+                summary = _run_one(pipeline, name, out, executor, device=device, force=rebuild)
                 summaries.append(summary)
         finally:
             executor.close()
     return summaries
+
+
+def _run_one(
+    pipeline: PipelineConfig,
+    name: str,
+    out: Path,
+    executor: LocalExecutor,
+    *,
+    device: str,
+    force: bool,
+) -> StageSummary:
+    stage_dir = out / name
+    created = [d for d in (stage_dir, *stage_dir.parents) if not d.exists()]
+    before = None if force else read_summary(stage_dir)
+    try:
+        instance = pipeline.build_stage(name, out, pipeline.upstream_of(name), device)
+        summary = run_stage(instance, pipeline.model_dump(mode="json"), executor, force=force)
+    except BaseException:
+        # A stage that failed before committing anything leaves no empty folder behind; committed
+        # shards stay, so a rerun resumes from them.
+        for directory in created:
+            if directory.is_dir() and not any(p.is_file() for p in directory.rglob("*")):
+                shutil.rmtree(directory)
+        raise
+    log.info(summary_line(summary))
+    if before is not None and before.fingerprint != summary.fingerprint:
+        log.info(
+            "%-12s replaced the existing %s (%d samples in %d shards, built with other settings "
+            "or another upstream): kept %d of its shards",
+            name, stage_dir, before.n_kept, len(before.shards), summary.units_skipped,
+        )  # fmt: skip
+    return summary
 
 
 def summary_line(summary: StageSummary) -> str:

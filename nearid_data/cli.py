@@ -1,4 +1,4 @@
-"""Command line: ``python -m nearid_data {build,verify,inspect,eval,report,publish,init,schemas}``.
+"""Command line: ``python -m nearid_data {build,pipelines,verify,inspect,eval,report,publish,init,schemas}``.
 
 Exit codes: 0 success; 1 a build or verification failed; 2 a usage or configuration error;
 3 ``--strict`` and some input was rejected or a stage warned (nothing kept, an empty split).
@@ -11,13 +11,17 @@ import logging
 import sys
 from pathlib import Path
 
+from nearid_data import __version__
 from nearid_data.errors import NearidError
+from nearid_data.stages import STAGES
 
 log = logging.getLogger("nearid_data")
 
 EXAMPLES = """examples:
-  python -m nearid_data build --pipeline pipelines/demo.yaml
-  python -m nearid_data build --pipeline pipelines/demo.yaml --stage segment --set segment.dilate_px=9
+  python -m nearid_data build --stage distractors       # ./nearid.yaml, else the demo
+  python -m nearid_data build --pipeline demo --stage segment --set segment.dilate_px=9
+  python -m nearid_data build --pipeline my.yaml --only export
+  python -m nearid_data pipelines
   python -m nearid_data verify build/demo
   python -m nearid_data inspect build/demo
   python -m nearid_data publish build/demo/export --repo-id OWNER/NAME --dry-run
@@ -33,6 +37,7 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     main.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
+    main.add_argument("--version", action="version", version=f"nearid-data {__version__}")
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     build = commands.add_parser(
@@ -42,12 +47,21 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     build.add_argument(
-        "--pipeline", required=True, type=Path, help="pipeline YAML (see pipelines/)"
+        "--pipeline",
+        help="a pipeline YAML file or the name of a shipped one (see the 'pipelines' command; "
+        "default: ./nearid.yaml if present, else the demo)",
     )
-    build.add_argument(
+    stage_names = ", ".join(STAGES.names())
+    target = build.add_mutually_exclusive_group()
+    target.add_argument(
         "--stage",
         default="all",
-        help="one stage of the pipeline, 'verify', or 'all' (default: every stage, then verify)",
+        help="build up to this stage: the upstream stages it needs first (what is missing or "
+        "stale), then it; 'all' (default: every stage, then verify) or 'verify'. "
+        f"Stages: {stage_names}",
+    )
+    target.add_argument(
+        "--only", metavar="STAGE", help="run this one stage on its upstream as it is"
     )
     build.add_argument(
         "--out",
@@ -72,6 +86,8 @@ def parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a pipeline value, e.g. --set source.n_identities=100 (repeatable)",
     )
+
+    commands.add_parser("pipelines", help="list the shipped pipelines (names for --pipeline)")
 
     verify = commands.add_parser("verify", help="re-read and re-hash every shard of a build")
     verify.add_argument("directory", type=Path, help="a build directory or one stage's directory")
@@ -130,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "build":
         return _build(args)
+    if args.command == "pipelines":
+        return _pipelines()
     if args.command == "verify":
         return _verify(args.directory)
     if args.command == "inspect":
@@ -160,6 +178,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pipelines() -> int:
+    from nearid_data.pipeline_files import describe, shipped_pipelines
+
+    shipped = shipped_pipelines()
+    width = max(map(len, shipped))
+    for name, path in shipped.items():
+        print(f"{name:<{width}}  {describe(path)}")
+    return 0
+
+
 def _verify(directory: Path) -> int:
     from nearid_data.verify import verify
 
@@ -181,16 +209,22 @@ def _verify(directory: Path) -> int:
 def _build(args: argparse.Namespace) -> int:
     from nearid_data.build import build
     from nearid_data.config import PipelineConfig
+    from nearid_data.pipeline_files import resolve_pipeline
 
     if args.workers < 1:
         raise NearidError("--workers must be at least 1")
-    pipeline = PipelineConfig.load(args.pipeline, args.overrides)
+    path = resolve_pipeline(args.pipeline)
+    if args.pipeline is None:
+        log.info("pipeline: %s (no --pipeline given)", path.name if path.is_absolute() else path)
+    pipeline = PipelineConfig.load(path, args.overrides)
     out = args.out or Path(pipeline.out or f"build/{pipeline.name}")
     pipeline.check_out(out)
+    stage = args.only or args.stage
     summaries = build(
         pipeline,
         out=out,
-        stage=args.stage,
+        stage=stage,
+        only=args.only is not None,
         workers=args.workers,
         device=args.device,
         force=args.force,
@@ -198,7 +232,7 @@ def _build(args: argparse.Namespace) -> int:
     rejected = sum(s.n_rejected for s in summaries)
     if summaries:
         log.info("built %s in %s", pipeline.name, out)
-    if args.stage in ("all", "verify") and _verify(out):
+    if stage in ("all", "verify") and _verify(out):
         return 1
     warnings = [w for s in summaries for w in s.warnings]
     if args.strict and (rejected or warnings):

@@ -18,6 +18,7 @@ from nearid_data.errors import NearidError
 from nearid_data.sample import JSON_FIELD
 from nearid_data.sources.base import SourceConfig
 from nearid_data.strict import SafeName, StrictModel, validated
+from nearid_data.suggest import did_you_mean
 
 
 class PipelineConfig(StrictModel):
@@ -38,7 +39,9 @@ class PipelineConfig(StrictModel):
 
     @classmethod
     def load(cls, path: Path, overrides: list[str] = ()) -> PipelineConfig:  # type: ignore[assignment]
-        return cls.from_dict(apply_overrides(read_yaml(path), overrides))
+        raw = read_yaml(path)
+        roots = [*cls.model_fields, *(raw.get("stages") or {})]
+        return cls.from_dict(apply_overrides(raw, overrides, roots))
 
     def stage_config(self, name: str) -> StageConfig:
         from nearid_data.stages import STAGES
@@ -113,23 +116,49 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``key.path=value`` overrides (values parsed as YAML); ``segment.x`` means ``stages.segment.x``."""
+def apply_overrides(
+    raw: dict[str, Any], overrides: list[str], roots: list[str] | None = None
+) -> dict[str, Any]:
+    """Apply ``key.path=value`` overrides (values parsed as YAML); ``segment.x`` means ``stages.segment.x``.
+
+    ``roots``, when given, are the top-level keys an override may start with.
+
+    Setting a mapping's ``name`` to another backend or source starts that mapping afresh: the
+    keys it had belong to the old name, so only the keys set by ``--set`` are kept.
+    """
+    applied: list[tuple[list[str], Any]] = []
     for item in overrides:
         path, sep, text = item.partition("=")
         if not sep or not path:
             raise NearidError(f"--set expects key=value, got {item!r}")
         keys = path.split(".")
-        if keys[0] not in raw and keys[0] in raw.get("stages", {}):
+        stages = raw.get("stages") or {}
+        if keys[0] not in raw and keys[0] in stages:
             keys = ["stages", *keys]
-        node = raw
-        for key in keys[:-1]:
-            child = node.setdefault(key, {})
-            if not isinstance(child, dict):
-                raise NearidError(f"--set {path}: {key!r} is not a mapping")
-            node = child
+        if roots is not None and keys[0] not in roots:
+            raise NearidError(
+                f"--set {path}: unknown key {keys[0]!r}{did_you_mean(keys[0], roots)}"
+            )
         try:
-            node[keys[-1]] = yaml.safe_load(text)
+            value = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise NearidError(f"--set {path}: value is not valid YAML: {exc}") from None
+        node = _mapping_at(raw, keys[:-1], path)
+        if keys[-1] == "name" and node.get("name", value) != value:
+            node.clear()
+            for earlier, earlier_value in applied:
+                if earlier[: len(keys) - 1] == keys[:-1]:
+                    _mapping_at(raw, earlier[:-1], path)[earlier[-1]] = earlier_value
+        node[keys[-1]] = value
+        applied.append((keys, value))
     return raw
+
+
+def _mapping_at(raw: dict[str, Any], keys: list[str], path: str) -> dict[str, Any]:
+    node = raw
+    for key in keys:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise NearidError(f"--set {path}: {key!r} is not a mapping")
+        node = child
+    return node

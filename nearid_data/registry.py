@@ -11,6 +11,7 @@ import importlib
 from typing import Generic, TypeVar
 
 from nearid_data.errors import NearidError
+from nearid_data.suggest import did_you_mean
 
 T = TypeVar("T")
 
@@ -28,7 +29,8 @@ class Registry(Generic[T]):
             target = self._entries[name]
         except KeyError:
             raise NearidError(
-                f"unknown {self.family} {name!r}; known: {', '.join(self.names())}"
+                f"unknown {self.family} {name!r}{did_you_mean(name, self.names())}; "
+                f"known: {', '.join(self.names())}"
             ) from None
         module_name, _, attribute = target.partition(":")
         return getattr(importlib.import_module(module_name), attribute)  # type: ignore[no-any-return]

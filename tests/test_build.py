@@ -87,7 +87,8 @@ def test_rerun_skips_committed_units_and_force_rebuilds(built: Path) -> None:
     summaries = build(tiny_pipeline(), out=built)
     assert all(s.units_run == 0 for s in summaries)
     summaries = build(tiny_pipeline(), out=built, stage="segment", force=True)
-    assert summaries[0].units_run == summaries[0].units_skipped + len(summaries[0].shards)
+    ingest, segment = summaries  # the named stage and, committed already, its upstream
+    assert ingest.units_run == 0 and segment.units_run == len(segment.shards) > 0
     build(tiny_pipeline(), out=built)
     assert shard_bytes(built) == before
 
@@ -102,19 +103,17 @@ def test_changed_config_rebuilds_downstream_and_drops_stale_shards(tmp_path: Pat
     assert "verify ok" in cli("verify", str(tmp_path)).stderr
 
 
-def test_one_stage_needs_its_upstream(tmp_path: Path) -> None:
+def test_stage_builds_its_upstream_and_only_does_not(tmp_path: Path) -> None:
+    pipeline, out = str(write_pipeline(tmp_path / "p.yaml")), tmp_path / "b"
     result = cli(
-        "build",
-        "--pipeline",
-        str(write_pipeline(tmp_path / "p.yaml")),
-        "--out",
-        str(tmp_path / "b"),
-        "--stage",
-        "segment",
-        check=False,
+        "build", "--pipeline", pipeline, "--out", str(out), "--only", "segment", check=False
     )
     assert result.returncode == 2
     assert "--stage ingest" in result.stderr
+    assert not out.exists()  # the failed stage left no empty folder behind
+    cli("build", "--pipeline", pipeline, "--out", str(out), "--stage", "segment")
+    assert sorted(p.name for p in out.iterdir()) == ["ingest", "segment"]
+    assert read_summary(out / "segment") is not None
 
 
 def test_verify_names_the_broken_shard(built: Path, tmp_path: Path) -> None:

@@ -59,3 +59,6 @@ class Generator(Backend):
         """Generator-specific QA figures for a request (cut-and-paste: how much of the donor was
         clipped); the stage records them and checks the ones it has thresholds for."""
         return {}
+
+    def check(self, figures: dict[str, float]) -> None:
+        """Raise ``Rejection`` when the figures fail this generator's own thresholds."""

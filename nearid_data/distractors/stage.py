@@ -207,6 +207,7 @@ class DistractorsStage(Stage):
                 figures["crop_similarity"] = round(similarity, 6)
             try:
                 self._check(figures)
+                generator.check(figures)
             except Rejection as rejection:
                 view.last = rejection
                 view.attempt += 1

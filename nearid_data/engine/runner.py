@@ -170,9 +170,14 @@ def _committed(stage_dir: Path, task: StageTask, unit: WorkUnit) -> ShardManifes
 
 def _remove_stale(stage_dir: Path, planned: set[str]) -> None:
     """Delete shards of units no longer planned (for example after n_identities shrank)."""
+    stale = []
     for path in list(stage_dir.rglob("*.tar")) + list(stage_dir.rglob(f"*{MANIFEST_SUFFIX}")):
         relative = path.relative_to(stage_dir).as_posix()
         unit = relative.removesuffix(MANIFEST_SUFFIX).removesuffix(".tar")
         if unit not in planned:
-            log.info("removing stale %s", path)
+            stale.append(unit)
             path.unlink()
+    if stale:
+        log.info(
+            "removed %d stale shards from %s (units no longer planned)", len(set(stale)), stage_dir
+        )

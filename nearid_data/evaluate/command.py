@@ -70,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
         raise NearidError("--split applies to --protocol nearid only")
     if args.queries is not None and args.protocol != "fpr":
         raise NearidError("--queries applies to --protocol fpr only")
+    if not args.directory.is_dir():  # before any model loads
+        raise NearidError(
+            f"{args.directory} is not a directory; build one first, e.g. "
+            "python -m nearid_data build (then eval build/demo/export)"
+        )
     spec = apply_overrides({"name": args.embedder}, args.settings)
     if args.model is not None:
         if "model" not in EMBEDDERS.load(args.embedder).Config.model_fields:

@@ -6,6 +6,7 @@ counts, settings, rejections and QA figures, never wall times (the same build gi
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ class CardFacts:
     license_id: str
     fields: list[str]
     counts: dict[str, dict[str, int]]
+    content: str = ""
     generators: dict[str, Any] = field(default_factory=dict)
     distractor_qa: dict[str, dict[str, float]] = field(default_factory=dict)
     stages: list[dict[str, Any]] = field(default_factory=list)
@@ -134,6 +136,10 @@ def _front_matter(facts: CardFacts) -> dict[str, Any]:
         "configs": [
             {
                 "config_name": "default",
+                # `datasets` keys its cache of a local folder on this YAML alone, not on the files:
+                # naming the shards' content makes `load_dataset(folder)` read this folder's data
+                # even after another export with the same patterns was loaded.
+                "description": f"nearid-data export, shards {facts.content}",
                 "data_files": [
                     {"split": s, "path": f"data/{s}/*.tar"}
                     for s, c in facts.counts.items()
@@ -211,6 +217,7 @@ def gather_facts(export_dir: Path, pipeline: Any, config: Any, fields: list[str]
         license_id=config.license,
         fields=fields,
         counts={split: _split_counts(manifests) for split, manifests in by_split.items()},
+        content=_content_fingerprint(by_split),
     )
     build_dir = export_dir.parent
     for stage in pipeline.stages:
@@ -245,6 +252,14 @@ def _split_counts(manifests: list[ShardManifest]) -> dict[str, int]:
         "shards": sum(1 for m in manifests if m.n_kept),
         "bytes": sum(m.bytes for m in manifests if m.n_kept),
     }
+
+
+def _content_fingerprint(by_split: dict[str, list[ShardManifest]]) -> str:
+    digest = hashlib.sha256()
+    for split, manifests in sorted(by_split.items()):
+        for manifest in manifests:
+            digest.update(f"{split}/{manifest.tar}:{manifest.sha256}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def _stage_row(stage: str, manifests: list[ShardManifest]) -> dict[str, Any]:

@@ -31,7 +31,8 @@ class Box:
 
 @dataclass(frozen=True)
 class MaskPrediction:
-    """A subject mask (bool, H x W) and the segmenter's confidence in it (SAM's predicted IoU)."""
+    """A subject mask (bool, H x W) and the segmenter's confidence in it, in [0, 1] (SAM: its
+    predicted IoU; classical: the share of the mask's outline on strong image edges)."""
 
     mask: np.ndarray
     score: float

@@ -4,6 +4,10 @@ With a box, GrabCut starts from the (slightly enlarged) box: outside is backgrou
 probably foreground. Without one, it starts from a centre prior: a thin image border is background,
 the central rectangle probably foreground, the rest probably background. Results are deterministic:
 GrabCut's k-means initialisation draws from OpenCV's RNG, which is reseeded before every call.
+
+The mask's score is its edge agreement: the share of its outline that lies on a strong image edge
+(within a pixel). A mask that follows the subject's contour scores near 1; one that cuts through
+flat background or through the subject scores low, so the score ranks GrabCut's failures.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from nearid_data.segment.masks import clean
 # Fraction of the short side kept as certain background around the centre prior, so GrabCut has a
 # background model to start from even when there is no box.
 _PRIOR_BORDER_FRACTION = 0.03
+# An outline pixel is "on an edge" when the gradient magnitude within a pixel of it is in the
+# image's strongest quarter.
+_STRONG_EDGE_QUANTILE = 0.75
 
 
 class ClassicalSegmenter(Segmenter):
@@ -50,12 +57,14 @@ class ClassicalSegmenter(Segmenter):
         if scale < 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        mask = self._grabcut(np.ascontiguousarray(small, dtype=np.uint8), box, scale)
+        small = np.ascontiguousarray(small, dtype=np.uint8)
+        mask = self._grabcut(small, box, scale)
+        score = edge_agreement(small, mask)
         if mask.shape != (height, width):
             mask = cv2.resize(
                 mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST
             ).astype(bool)
-        return MaskPrediction(mask=clean(mask), score=1.0)
+        return MaskPrediction(mask=clean(mask), score=score)
 
     def _grabcut(self, image: np.ndarray, box: Box | None, scale: float) -> np.ndarray:
         height, width = image.shape[:2]
@@ -102,3 +111,16 @@ class ClassicalSegmenter(Segmenter):
         top, left = round(height * (1 - fraction) / 2), round(width * (1 - fraction) / 2)
         mask[top : height - top, left : width - left] = cv2.GC_PR_FGD
         return mask
+
+
+def edge_agreement(image: np.ndarray, mask: np.ndarray) -> float:
+    """Share of the mask's outline within a pixel of a strong image edge (0.0 for an empty mask)."""
+    outline = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    if not outline.any():
+        return 0.0
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    gray = gray.astype(np.float32)
+    magnitude = cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+    strong = magnitude >= max(float(np.quantile(magnitude, _STRONG_EDGE_QUANTILE)), 1e-6)
+    near_strong = cv2.dilate(strong.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return round(float(np.count_nonzero(outline & near_strong) / np.count_nonzero(outline)), 6)

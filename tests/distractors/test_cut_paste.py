@@ -8,6 +8,7 @@ import pytest
 from nearid_data.distractors.base import Donor, InpaintRequest
 from nearid_data.distractors.compositing import composite, measure
 from nearid_data.distractors.cut_paste import CutPasteGenerator, placement
+from nearid_data.errors import Rejection
 from nearid_data.segment.masks import bbox, dilate
 
 RED, BLUE = (210, 40, 40), (40, 60, 210)
@@ -87,23 +88,43 @@ def test_the_background_outside_the_mask_is_unchanged() -> None:
     assert qa.outside_equal and qa.inside_changed_fraction > 0.5
 
 
-def test_a_same_shape_donor_is_not_clipped() -> None:
+def test_a_same_shape_donor_covers_the_subject_unclipped() -> None:
     req = request(small_wide_donor())
     where = placement(req.subject_mask, req.donor.mask, req.mask)  # type: ignore[union-attr]
     assert where.clipped_fraction == 0.0
-    assert where.scale == pytest.approx(2.0, rel=0.05)  # 41-wide donor fits an 81-wide subject
-    x0, y0, x1, y1 = bbox(req.subject_mask)  # type: ignore[misc]
-    assert x0 <= where.offset[0] and where.offset[0] + where.size[0] <= x1
-    assert y0 <= where.offset[1] and where.offset[1] + where.size[1] <= y1
+    assert where.covered_fraction > 0.98
+    assert where.scale == pytest.approx(2.0, rel=0.1)  # 41-wide donor over an 81-wide subject
 
 
-def test_a_differently_shaped_donor_is_partly_clipped() -> None:
+def test_a_small_donor_is_scaled_up_to_cover_the_subject() -> None:
+    req = request(ellipse((90, 100), (40, 50), (10, 12)))  # narrower than the wide subject
+    where = placement(req.subject_mask, req.donor.mask, req.mask)  # type: ignore[union-attr]
+    fitted = min(81 / 21, 49 / 25)  # donor box just inside the subject box: leaves its sides bare
+    assert where.scale > fitted * 1.1
+    assert where.covered_fraction > 0.85
+    assert where.clipped_fraction <= 0.2
+    assert where.size[0] / where.size[1] == pytest.approx(21 / 25, rel=0.1)  # aspect kept
+
+
+def test_a_differently_shaped_donor_covers_with_little_clipped() -> None:
     req = request(boxy_donor())
     where = placement(req.subject_mask, boxy_donor(), req.mask)
-    assert where.size == pytest.approx((81, 49), abs=1)  # fitted to the subject's box
-    assert 0.0 < where.clipped_fraction < 0.3
+    assert where.covered_fraction > 0.95
+    assert 0.0 < where.clipped_fraction <= 0.2
     result = generate(req)
     assert np.array_equal(result[~req.mask], req.image[~req.mask])  # the corners were cut away
+
+
+def test_a_donor_that_cannot_cover_is_rejected_with_a_reason() -> None:
+    bar = np.zeros((100, 100), bool)
+    bar[10:90, 45:55] = True  # tall and thin: covering the wide subject would clip most of it
+    req = request(bar)
+    generator = CutPasteGenerator(CutPasteGenerator.Config())
+    figures = generator.request_figures(req)
+    assert figures["subject_covered"] < 0.85
+    with pytest.raises(Rejection, match="subject_uncovered"):
+        generator.check(figures)
+    generator.check(generator.request_figures(request(small_wide_donor())))  # a good one passes
 
 
 def test_a_donor_pushed_off_the_image_counts_as_clipped() -> None:
@@ -123,7 +144,8 @@ def test_generation_is_deterministic() -> None:
 def test_jitter_draws_from_the_request_seed() -> None:
     generator = CutPasteGenerator(CutPasteGenerator.Config(scale_jitter=0.3))
     scales = {generator.placement_for(request(small_wide_donor(), seed=s)).scale for s in range(6)}
-    assert len(scales) == 6 and all(1.3 < s < 2.8 for s in scales)
+    base = CutPasteGenerator(CutPasteGenerator.Config()).placement_for(request(small_wide_donor()))
+    assert len(scales) == 6 and all(0.7 * base.scale < s < 1.3 * base.scale for s in scales)
     plain = CutPasteGenerator(CutPasteGenerator.Config())
     assert plain.placement_for(request(small_wide_donor(), seed=1)).scale == pytest.approx(
         plain.placement_for(request(small_wide_donor(), seed=2)).scale

@@ -22,6 +22,10 @@ def _distractor_rows(out: Path) -> list:
     ]
 
 
+# cut_paste without its own coverage check, for tests of the stage's thresholds alone.
+ANY_COVERAGE = [{"name": "cut_paste", "max_uncovered": 1.0}]
+
+
 def _build(tmp_path: Path, **distractors: object) -> list:
     stages = {
         "ingest": TINY_DEMO["stages"]["ingest"],
@@ -33,21 +37,20 @@ def _build(tmp_path: Path, **distractors: object) -> list:
 
 
 def test_crop_similarity_is_recorded_and_thresholded(tmp_path: Path) -> None:
-    rows = _build(tmp_path / "a", embedder={"name": "colorhist"}, retries=0)
+    common = {"embedder": {"name": "colorhist"}, "retries": 0, "generators": ANY_COVERAGE}
+    rows = _build(tmp_path / "a", **common)
     kept = [r for r in rows if r.status == "kept"]
     assert kept and all(-1 <= r.qa["cut_paste"]["crop_similarity"] <= 1 for r in kept)
     similarities = sorted(r.qa["cut_paste"]["crop_similarity"] for r in kept)
     floor = similarities[len(similarities) // 2]
-    strict = _build(
-        tmp_path / "b", embedder={"name": "colorhist"}, retries=0, min_crop_similarity=floor
-    )
+    strict = _build(tmp_path / "b", **common, min_crop_similarity=floor)
     rejected = [r for r in strict if r.status == "rejected"]
     assert rejected and {r.reason for r in rejected} == {"cut_paste:not_same_category"}
     assert len(rejected) == sum(s < floor for s in similarities)
 
 
 def test_retries_draw_new_seeds_and_every_view_is_accounted_for(tmp_path: Path) -> None:
-    rows = _build(tmp_path, min_inside_changed=0.97, retries=2)
+    rows = _build(tmp_path, min_inside_changed=0.97, retries=2, generators=ANY_COVERAGE)
     assert len(rows) == 8 * 3
     kept = [r for r in rows if r.status == "kept"]
     rejected = [r for r in rows if r.status == "rejected"]

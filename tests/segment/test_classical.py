@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nearid_data.segment.base import Box
-from nearid_data.segment.classical import ClassicalSegmenter
+from nearid_data.segment.classical import ClassicalSegmenter, edge_agreement
 from nearid_data.segment.masks import bbox, iou
 
 
@@ -89,3 +89,13 @@ def test_images_and_boxes_must_pair_up(segmenter: ClassicalSegmenter) -> None:
     image, _ = scene(32)
     with pytest.raises(ValueError):
         segmenter.segment([image], [])
+
+
+def test_mask_score_is_the_outlines_edge_agreement(segmenter: ClassicalSegmenter) -> None:
+    image, truth = scene(256)
+    (prediction,) = segmenter.segment([image], [box_of(truth)])
+    assert prediction.score == edge_agreement(image, prediction.mask) > 0.8
+    shifted = np.roll(truth, (0, 24), axis=(0, 1))  # an outline through flat background
+    # The noisy background has strong gradients too, so a wrong outline still scores ~0.5.
+    assert edge_agreement(image, truth) > edge_agreement(image, shifted) + 0.3
+    assert edge_agreement(image, np.zeros_like(truth)) == 0.0
