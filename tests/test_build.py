@@ -112,7 +112,7 @@ def test_stage_builds_its_upstream_and_only_does_not(tmp_path: Path) -> None:
     assert "--stage ingest" in result.stderr
     assert not out.exists()  # the failed stage left no empty folder behind
     cli("build", "--pipeline", pipeline, "--out", str(out), "--stage", "segment")
-    assert sorted(p.name for p in out.iterdir()) == ["ingest", "segment"]
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "ingest", "segment"]
     assert read_summary(out / "segment") is not None
 
 

@@ -35,7 +35,8 @@ def test_build_stage_as_typed_uses_the_shipped_demo_and_its_upstream(tmp_path: P
     assert result.returncode == 0, result.stderr
     assert "pipeline: demo.yaml" in result.stderr
     built = tmp_path / "build/demo"
-    assert sorted(p.name for p in built.iterdir()) == ["distractors", "ingest", "segment"]
+    stages = sorted(p.name for p in built.iterdir() if not p.name.startswith("."))
+    assert stages == ["distractors", "ingest", "segment"]
     assert (built / "distractors/_summary.json").is_file()
 
 

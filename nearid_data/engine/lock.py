@@ -29,6 +29,7 @@ class BuildLocked(NearidError):
 
 @contextmanager
 def build_lock(build_dir: Path) -> Iterator[None]:
+    created = not build_dir.exists()
     build_dir.mkdir(parents=True, exist_ok=True)
     path = build_dir / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -43,7 +44,13 @@ def build_lock(build_dir: Path) -> Iterator[None]:
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
-        yield
+        try:
+            yield
+        finally:
+            # A build that created its directory and committed nothing leaves no folder behind.
+            if created and [p.name for p in build_dir.iterdir()] == [LOCK_NAME]:
+                path.unlink()
+                build_dir.rmdir()
     finally:
         os.close(fd)  # closing the descriptor releases the lock
 
