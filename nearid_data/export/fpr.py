@@ -49,6 +49,9 @@ class FprExportStage(Stage):
     def adds(self) -> frozenset[str]:
         return frozenset({"image.png", JSON_FIELD})
 
+    def keeps(self) -> frozenset[str]:
+        return self.adds()
+
     def plan(self) -> list[WorkUnit]:
         by_group: dict[str, list[tuple[str, SampleRow]]] = defaultdict(list)
         for unit, row in self._upstream_rows():

@@ -84,6 +84,9 @@ class PodsFoldersStage(Stage):
     config: PodsFoldersConfig
     needs = frozenset({"image.png"})
 
+    def keeps(self) -> frozenset[str]:
+        return frozenset(EXPORTED)
+
     def plan(self) -> list[WorkUnit]:
         rows = self.upstream_catalog.rows
         return identity_units(rows, prefix="shards/pods", per_unit=self.config.instances_per_unit)

@@ -7,6 +7,7 @@ views are rejected with ``too_few_views``. Every other view gets its identity's 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -20,6 +21,8 @@ class SplitsConfig(StageConfig):
     fractions: dict[str, float] | None = None
     sizes: dict[str, int] | None = None
     remainder: str = "train"
+    sizes_mode: Literal["exact", "cap"] = "exact"
+    """``sizes`` larger than the identities available: an error (``exact``), or scaled down."""
     min_views: int = Field(2, ge=1)
 
     @model_validator(mode="after")
@@ -50,6 +53,7 @@ class SplitsStage(Stage):
             fractions=self.config.fractions,
             sizes=self.config.sizes,
             remainder=self.config.remainder,
+            cap=self.config.sizes_mode == "cap",
         )
 
     def process(self, samples: Sequence[Sample]) -> Iterable[Outcome]:
