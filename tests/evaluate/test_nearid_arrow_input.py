@@ -164,7 +164,7 @@ def test_misaligned_sets_and_unknown_splits_are_clear_errors(tmp_path: Path) -> 
     import datasets
 
     _write_release(tmp_path / "release")
-    with pytest.raises(NearidError, match="has no val.json in splits/ and no split column"):
+    with pytest.raises(NearidError, match=r"has no val\.json in splits/ and no split column"):
         _results(tmp_path / "release", "--split", "val")
     flux = tmp_path / "release" / "NearID-Flux"
     shuffled = datasets.load_from_disk(str(flux))["train"].select([1, 0, 2, 3])
