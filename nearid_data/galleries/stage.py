@@ -71,6 +71,15 @@ class GalleriesStage(Stage):
     config: GalleriesConfig
     needs = frozenset({"image.png"})
 
+    def __init__(self, config: GalleriesConfig, ctx: Any) -> None:
+        super().__init__(config, ctx)
+        source = ctx.pipeline.source.get("name")
+        if config.draw == "fpr" and source not in fpr_draw.LOADERS:
+            raise NearidError(
+                f"galleries draw: fpr follows the paper's loader for the source, and there is "
+                f"none for {source!r} (known: {', '.join(fpr_draw.LOADERS)}); use draw: stratified"
+            )
+
     def setup(self) -> None:
         catalog = self.upstream_catalog
         seed = self.ctx.pipeline.seed

@@ -219,3 +219,11 @@ def test_cars_draw_is_the_loaders_with_label_ids_as_names(tmp_path: Path) -> Non
     header, rows = _read_csv(export / "gallery_data.csv")
     assert header == ["", "name", "species", "file_path"]  # load_cars_data.py column order
     assert [(r["name"], r["species"]) for r in rows] == [("1", "car")] * 3 + [("3", "car")] * 3
+
+
+def test_draw_fpr_without_a_loader_for_the_source_is_refused_at_validation() -> None:
+    from nearid_data.errors import NearidError
+
+    stages = {"ingest": {}, "galleries": {"draw": "fpr"}, "export-fpr": {}}
+    with pytest.raises(NearidError, match="there is none for 'demo'"):
+        PipelineConfig.from_dict({"name": "x", "source": {"name": "demo"}, "stages": stages})
