@@ -89,7 +89,7 @@ class PipelineConfig(StrictModel):
         return STAGES.load(name)(self.stage_config(name), ctx)
 
     def check_fields(self) -> None:
-        """Every stage's needed fields are added by a stage before it."""
+        """Every stage's needed fields are added by a stage before it and kept by those between."""
         available = {JSON_FIELD}
         for name in self.stages:
             stage = self.build_stage(name, Path("."), self.upstream_of(name))
@@ -97,9 +97,10 @@ class PipelineConfig(StrictModel):
             if missing:
                 raise NearidError(
                     f"stage {name!r} needs fields {sorted(missing)} that no earlier stage adds "
-                    f"(available: {sorted(available)})"
+                    f"or an earlier stage drops (available: {sorted(available)})"
                 )
-            available |= stage.adds()
+            kept = stage.keeps()
+            available = (available if kept is None else available & kept) | stage.adds()
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

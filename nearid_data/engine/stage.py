@@ -108,6 +108,10 @@ class Stage:
         """Fields this stage guarantees on every kept sample (checked before any work starts)."""
         return frozenset()
 
+    def keeps(self) -> frozenset[str] | None:
+        """The only received fields a kept sample carries on (an export's subset); None: all."""
+        return None
+
     def fingerprint_inputs(self) -> dict[str, Any]:
         """Everything besides upstream content that determines this stage's output."""
         return {"config": self.config.model_dump(mode="json"), "seed": self.ctx.pipeline.seed}

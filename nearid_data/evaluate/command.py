@@ -17,6 +17,7 @@ from nearid_data.engine.atomic import write_json_atomic
 from nearid_data.errors import NearidError
 from nearid_data.evaluate.cache import EmbeddingCache
 from nearid_data.evaluate.embedders import EMBEDDERS
+from nearid_data.evaluate.metrics import CONVENTIONS
 from nearid_data.evaluate.protocols import PROTOCOLS, Context, Options, run_protocol
 
 log = logging.getLogger("nearid_data")
@@ -24,6 +25,8 @@ log = logging.getLogger("nearid_data")
 EXAMPLES = """examples:
   python -m nearid_data eval build/demo --protocol nearid --embedder colorhist
   python -m nearid_data eval build/demo --protocol nearid --embedder siglip --device cuda --masked
+  python -m nearid_data eval data/nearid-release --protocol nearid --embedder siglip --split test \
+      --convention release
   python -m nearid_data eval build/fpr-cub --protocol fpr --embedder dinov2 --queries generated/
   python -m nearid_data eval build/pods --protocol pods --embedder clip --model models/clip-vit-b32
 """
@@ -52,12 +55,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--split", help="nearid: evaluate this split only (default: all)")
     parser.add_argument(
+        "--convention",
+        choices=CONVENTIONS,
+        default="paper",
+        help="nearid: SSR/PA as the paper defines them (default), or as NearID's released code "
+        "computes them (its mean margin one more PA trial per sample, masks cleaned)",
+    )
+    parser.add_argument(
         "--queries",
         type=Path,
         help="fpr: a folder of query images, one sub-folder per subject (default: the references)",
     )
     parser.add_argument(
-        "--out", type=Path, help="result JSON (default: DIR/eval-PROTOCOL-EMBEDDER[-masked].json)"
+        "--out",
+        type=Path,
+        help="result JSON (default: DIR/eval-PROTOCOL-EMBEDDER[-masked][-release].json)",
     )
     parser.add_argument(
         "--cache-dir", type=Path, help="embedding cache directory (default: DIR/.embeddings)"
@@ -68,6 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.split is not None and args.protocol != "nearid":
         raise NearidError("--split applies to --protocol nearid only")
+    if args.convention != "paper" and args.protocol != "nearid":
+        raise NearidError("--convention applies to --protocol nearid only")
     if args.queries is not None and args.protocol != "fpr":
         raise NearidError("--queries applies to --protocol fpr only")
     if not args.directory.is_dir():  # before any model loads
@@ -82,10 +96,11 @@ def run(args: argparse.Namespace) -> int:
         spec["model"] = args.model
     embedder = build_backend(EMBEDDERS, spec, where="embedder", device=args.device)
     cache_dir = None if args.no_cache else (args.cache_dir or args.directory / ".embeddings")
-    context = Context(EmbeddingCache(embedder, cache_dir), masked=args.masked)
+    cache = EmbeddingCache(embedder, cache_dir)
+    context = Context(cache, masked=args.masked, convention=args.convention)
     options = Options(split=args.split, queries=args.queries)
     document, table = run_protocol(args.protocol, args.directory, context, options)
-    mode = "-masked" if args.masked else ""
+    mode = ("-masked" if args.masked else "") + ("-release" if args.convention == "release" else "")
     out = args.out or args.directory / f"eval-{args.protocol}-{args.embedder}{mode}.json"
     write_json_atomic(out, document)
     print(table)

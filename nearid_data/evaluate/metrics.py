@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -75,15 +76,31 @@ class SsrPa:
     n_samples: int
     """Samples with at least one margin: the SSR denominator."""
     n_margins: int
-    """The PA denominator."""
+    """The PA denominator (with the release convention: the trials, margins plus samples)."""
     n_skipped: int
     """Samples without any margin (one view, or no distractor): left out of both."""
 
 
-def ssr_pa(per_sample_margins: Iterable[np.ndarray]) -> SsrPa:
-    """SSR and PA from each sample's margins (``nearid_margins``). A margin of exactly 0 fails."""
+Convention = Literal["paper", "release"]
+CONVENTIONS: tuple[Convention, ...] = ("paper", "release")
+
+
+def ssr_pa(per_sample_margins: Iterable[np.ndarray], convention: Convention = "paper") -> SsrPa:
+    """SSR and PA from each sample's margins (``nearid_margins``). A margin of exactly 0 fails.
+
+    ``paper``: the definitions above. ``release``: what NearID's released code computes for its
+    tables (``evaluation/metrics.py``, ``summarize_margin_family`` on the
+    ``add_disc_sim_vs_crossii_bidir_with_overall`` columns): a sample's overall margin (the mean
+    of its margins) is one more trial, won when > 0, so PA is
+    ``sum(wins + [mean > 0]) / sum(n + 1)``; SSR (their ``SSRm``) is "every trial won", the same
+    as the paper's since all margins > 0 makes the mean > 0.
+    """
     margins = [np.asarray(m, dtype=np.float64).ravel() for m in per_sample_margins]
     scored = [m for m in margins if m.size]
+    if convention == "release":
+        scored = [np.append(m, m.mean()) for m in scored]
+    elif convention != "paper":
+        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
     successes = sum(bool((m > 0).all()) for m in scored)
     pooled = np.concatenate(scored) if scored else np.zeros(0)
     return SsrPa(

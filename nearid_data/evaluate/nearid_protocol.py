@@ -1,5 +1,7 @@
-"""NearID's protocol on the toolkit's WebDataset export: SSR and PA per distractor generator, and
-pooled over generators.
+"""NearID's protocol: SSR and PA per distractor generator, and pooled over generators, on the
+toolkit's WebDataset export or on NearID's Arrow layout (the release's folders, or
+``export-nearid``; read by ``nearid_arrow_input``). A directory with a WebDataset export is read
+as one; otherwise the Arrow layout is looked for.
 
 An identity's views p_i are its samples (sorted by ``view``); n_i is the sample's
 ``distractor_<id>.png``, painted into p_i's background. Each generator scores every identity
@@ -19,6 +21,7 @@ import numpy as np
 
 from nearid_data.engine.tario import UniqueKeys, read_samples
 from nearid_data.errors import NearidError
+from nearid_data.evaluate import nearid_arrow_input
 from nearid_data.evaluate.images import ImageRef, png_ref
 from nearid_data.evaluate.metrics import nearid_margins, ssr_pa
 from nearid_data.evaluate.protocols import Context, Options, locate, markdown_table, percent
@@ -30,7 +33,17 @@ _DISTRACTOR = re.compile(r"^distractor_(.+)\.png$")
 
 
 def evaluate(directory: Path, context: Context, options: Options) -> dict[str, Any]:
-    export = locate(directory, (".", "export"), "data", "WebDataset export (data/<split>/*.tar)")
+    arrow = nearid_arrow_input.find_root(directory)
+    if arrow is not None and not any((directory / c / "data").is_dir() for c in (".", "export")):
+        rows, by_set = nearid_arrow_input.margins_by_set(arrow, context, options.split)
+        return {
+            "layout": "arrow",
+            "identities": rows,
+            "splits": [options.split] if options.split else [],
+            **_scores(by_set, context),
+        }
+    what = "WebDataset export (data/<split>/*.tar) or NearID Arrow layout (NearID/, NearID-*/)"
+    export = locate(directory, (".", "export"), "data", what)
     shards = sorted((export / "data").glob("*/*.tar"))
     if options.split is not None:
         shards = [p for p in shards if p.parent.name == options.split]
@@ -48,10 +61,18 @@ def evaluate(directory: Path, context: Context, options: Options) -> dict[str, A
     if not margins:
         raise NearidError(f"the samples in {export / 'data'} have no distractor_<id>.png field")
     return {
+        "layout": "webdataset",
         "identities": len(done),
         "splits": sorted({p.parent.name for p in shards}),
-        "generators": {gid: asdict(ssr_pa(m)) for gid, m in sorted(margins.items())},
-        "pooled": asdict(ssr_pa(m for per_gid in margins.values() for m in per_gid)),
+        **_scores(margins, context),
+    }
+
+
+def _scores(margins: dict[str, list[np.ndarray]], context: Context) -> dict[str, Any]:
+    convention = context.convention
+    return {
+        "generators": {gid: asdict(ssr_pa(m, convention)) for gid, m in sorted(margins.items())},
+        "pooled": asdict(ssr_pa((m for per in margins.values() for m in per), convention)),
     }
 
 
@@ -76,7 +97,8 @@ def _shard_margins(
         for field in fields:
             if field in sample:
                 rows[sample[KEY_FIELD], field] = len(refs)
-                refs.append(png_ref(sample[KEY_FIELD], field, sample[field], mask))
+                clean = context.clean_masks()
+                refs.append(png_ref(sample[KEY_FIELD], field, sample[field], mask, clean=clean))
     vectors = context.cache.embed(refs, bucket=shard.relative_to(export).with_suffix("").as_posix())
     missing = np.full(vectors.shape[1:], np.nan)  # a view without the field: no margin uses it
 

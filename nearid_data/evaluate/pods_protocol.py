@@ -1,5 +1,6 @@
 """PODS's global tasks on the PODS folder layout (``pods_info.json``, ``pods_image_annos.json``,
-``{train,test}[_masks]/<class>/``), per shift and per class-level split.
+``{train,test}[_masks]/<class>/``), per shift and per class-level split: the released PODS
+(``pods.zip``) and the toolkit's ``export-pods`` alike.
 
 For each instance c with reference images (PODS's ``train``) and a shift s (or ``all`` shifts):
 
@@ -12,8 +13,13 @@ For each instance c with reference images (PODS's ``train``) and a shift s (or `
 As in PODS's code, negatives are all other instances, not only those of c's category. A pair
 (c, s) without a test image of c is left out. Groups report the mean over their instances
 (macro) per shift: ``val``, ``test`` (PODS's class-level split: the paper reports ``test``) and
-``all``. Image ids are paths relative to the layout's folder, as the toolkit writes them; a mask
-is the image's path with ``train``/``test`` replaced by ``train_masks``/``test_masks``.
+``all``.
+
+Images are found as PODS's loader finds them (``dataset/image_dataset.py``, ``EvalDataset``): for
+each class of ``class_to_idx``, the image files in ``train/<class>/`` and ``test/<class>/``. The
+shift tag of a test image comes from ``pods_image_annos.json``, matched by class, split and file
+stem (the release's ids are not paths); a test image without one counts in ``all`` only. A mask
+is the file of the same name (or stem) in ``<split>_masks/<class>/``.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ from typing import Any
 import numpy as np
 
 from nearid_data.errors import NearidError
-from nearid_data.evaluate.images import file_ref
+from nearid_data.evaluate.images import file_ref, image_files
 from nearid_data.evaluate.metrics import cosine_matrix, mean_ndcg, mrr, pr_auc, top_k_accuracy
 from nearid_data.evaluate.protocols import Context, Options, locate, markdown_table, percent
+from nearid_data.sources.pods import mask_of, natural_key, test_tags
 
 INFO = "pods_info.json"
 ANNOS = "pods_image_annos.json"
@@ -39,13 +46,16 @@ METRICS = ("pr_auc", "ndcg", "mrr", f"top_{TOP_K}")
 
 def evaluate(directory: Path, context: Context, options: Options) -> dict[str, Any]:
     root = locate(directory, (".", "pods", "export-pods/pods"), INFO, "PODS layout")
-    info, annos = (_read_json(root / name) for name in (INFO, ANNOS))
-    ids = sorted(annos)
-    refs = [file_ref(i, root / i, _mask_path(root, i) if context.masked else None) for i in ids]
+    info = _read_json(root / INFO)
+    tags = test_tags(root / ANNOS)
+    images = _images(root, list(info.get("class_to_idx") or info["classes"]))
+    refs = [file_ref(i, root / i, _mask(root, i) if context.masked else None) for i, _, _ in images]
     vectors = context.cache.embed(refs, "pods")
-    classes = np.array([annos[i]["class"] for i in ids], dtype=object)
-    is_reference = np.array([annos[i]["split"] == "train" for i in ids], dtype=bool)
-    shifts = np.array([annos[i].get("test_split") for i in ids], dtype=object)[~is_reference]
+    classes = np.array([name for _, name, _ in images], dtype=object)
+    is_reference = np.array([split == "train" for _, _, split in images], dtype=bool)
+    shifts = np.array(
+        [tags.get((name, split, Path(i).stem)) for i, name, split in images], dtype=object
+    )[~is_reference]
     test_classes, reference_classes = classes[~is_reference], classes[is_reference]
     similarity = cosine_matrix(vectors[~is_reference], vectors[is_reference])
     order = [ALL, *SHIFTS, *sorted(set(shifts) - set(SHIFTS) - {None})]
@@ -96,9 +106,28 @@ def _group(
     return out
 
 
-def _mask_path(root: Path, image_id: str) -> Path:
-    folder, _, rest = image_id.partition("/")
-    return root / f"{folder}_masks" / rest
+def _images(root: Path, classes: list[str]) -> list[tuple[str, str, str]]:
+    """(path relative to ``root``, class, split) of every train and test image of ``classes``."""
+    images = []
+    for split in ("train", "test"):
+        for name in classes:
+            folder = root / split / name
+            files = image_files(folder) if folder.is_dir() else []
+            for path in sorted(files, key=lambda p: natural_key(p.name)):
+                images.append((f"{split}/{name}/{path.name}", name, split))
+    if not images:
+        raise NearidError(
+            f"{root}: no images in train/<class>/ or test/<class>/ for {INFO}'s classes"
+        )
+    return images
+
+
+def _mask(root: Path, image_id: str) -> Path:
+    split, name, file_name = image_id.split("/")
+    mask = mask_of(root, split, name, file_name)
+    if mask is None:
+        raise NearidError(f"{root}: {image_id} has no mask in {split}_masks/{name}/ (--masked)")
+    return root / mask
 
 
 def _read_json(path: Path) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 
 from nearid_data.errors import NearidError
 from nearid_data.evaluate.cache import EmbeddingCache
+from nearid_data.evaluate.metrics import Convention
 
 PROTOCOLS = {
     "nearid": "nearid_data.evaluate.nearid_protocol",
@@ -36,6 +37,12 @@ class Context:
     cache: EmbeddingCache
     masked: bool
     """Foreground only: the background blacked out with the subject mask before embedding."""
+    convention: Convention = "paper"
+    """NearID: the paper's SSR/PA (default), or ``release``: as NearID's released code computes
+    them, masks cleaned as that code cleans them (``metrics.ssr_pa``, ``images.clean_mask``)."""
+
+    def clean_masks(self) -> bool:
+        return self.masked and self.convention == "release"
 
 
 def run_protocol(
@@ -52,6 +59,7 @@ def run_protocol(
         "directory": str(directory),
         "embedder": {"fingerprint": embedder.fingerprint(), **embedder.describe()},
         "masked": context.masked,
+        "convention": context.convention,
         "options": {k: None if v is None else str(v) for k, v in vars(options).items()},
         "results": results,
     }

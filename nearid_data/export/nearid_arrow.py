@@ -1,20 +1,32 @@
 """The NearID Arrow export: index-aligned ``save_to_disk`` datasets, as NearID publishes its data.
 
-One row per identity, in the identity order of the WebDataset export. In the stage directory,
+One row per identity, in the identity order of the upstream stage. In the stage directory,
 ``nearid/`` holds (swapped in as a whole, so the datasets never disagree with each other):
 
-- ``positives/``: ``id`` (int64, the row position), ``identity`` (ours, for tracing rows back to
-  manifests), ``category``, ``category_description`` (the caption), ``images1..3``,
-  ``masks1..3`` (PNG bytes as ``datasets.Image``), ``n_images``, ``objaverse_id`` (the source's
-  ``source.objaverse_id``, else ""), ``prompts1..3`` (the view's ``source.prompt``, else the
-  caption), ``quality`` (the source's ``source.quality`` label as a string, else None: NearID's
-  column is a string label and no QA figure of ours means the same thing) and ``split``;
-- ``distractors_<gid>/`` per generator: ``id``, ``nimg1..3`` (the distractor painted on
-  ``imagesJ``'s background), ``prompts1..3`` (its prompt) and ``n_images``;
-- ``splits/{train,val,test}.json``: 0-based row positions, equal to the ``split`` column.
+- ``NearID/``: the positives, a ``DatasetDict({"train": ...})`` as released (NearID's
+  ``sim_test.py`` reads ``load_from_disk(path)["train"]``). Columns: ``id`` (int64, the row
+  position), ``category``, ``category_description``, ``images1..3``, ``masks1..3`` (PNG bytes as
+  ``datasets.Image``), ``n_images``, ``objaverse_id``, ``prompts1..3``, ``quality``, then ours:
+  ``identity`` (for tracing rows back to manifests) and ``split``;
+- ``NearID-<name>/`` per distractor generator, also ``DatasetDict({"train": ...})``, with the
+  release's columns: ``id, category, category_description, nimg1..3, n_images, objaverse_id,
+  prompts1..3, quality`` (``nimgJ`` is painted on ``imagesJ``'s background, ``promptsJ`` is its
+  prompt). ``<name>`` is the release's suffix for a generator configured with a NearID preset
+  (``RELEASE_SUFFIXES``: ``sdxl-inpaint-nearid`` is ``SDXL_1024``), else the generator id;
+- ``splits/{train,val,test}.json``: 0-based row positions, equal to the ``split`` column (NearID's
+  ``--findx``).
 
-Columns of a missing third view are None. NearID rows hold at most 3 views: further views are
-rejected with ``view_beyond_3``. Needs ``pip install 'nearid-data[hub]'`` (``datasets``).
+The metadata columns are the same in every dataset. ``category_description`` describes the
+object, never the scene: the source's ``source.description`` when it has one, else the caption
+when the source gives no per-view scene prompt, else the category. ``promptsJ`` of the positives
+is the view's scene prompt (``source.prompt``), else the caption. ``objaverse_id`` is the
+source's, else ""; ``quality`` the source's label as a string, else None (NearID's column is a
+string label and no QA figure of ours means the same thing).
+
+Masks are binary (0 or 255), as segmentation wrote them; the released masks are soft (greyscale
+edges), which NearID's evaluation cleans and binarises before use (``_clean_mask_pil``, then
+``> 0``). Columns of a missing third view are None. NearID rows hold at most 3 views: further views
+are rejected with ``view_beyond_3``. Needs ``pip install 'nearid-data[hub]'`` (``datasets``).
 """
 
 from __future__ import annotations
@@ -43,30 +55,70 @@ if TYPE_CHECKING:
 MAX_VIEWS = 3
 VIEWS = range(1, MAX_VIEWS + 1)
 SPLIT_FILES = ("train", "val", "test")
+HUB_SPLIT = "train"
+"""The one split of every released NearID dataset."""
+POSITIVES_DIR = "NearID"
+RELEASE_SUFFIXES = {
+    "sdxl-inpaint-nearid": "SDXL_1024",
+    "sdxl-inpaint-nearid-512": "SDXL",
+    "flux-fill-nearid": "Flux_1024",
+    "flux-fill-nearid-512": "Flux",
+}
+"""Generator preset -> the suffix of the NearID release made with those settings
+(``scripts/upload_nearid_datasets.py``, ``SOURCES``)."""
+METADATA_COLUMNS = ("category", "category_description", "objaverse_id", "quality")
 
 
-def generator_ids(pipeline: PipelineConfig) -> list[str]:
-    """The distractor generator ids of ``pipeline``, in its configured order (none without a
-    distractors stage)."""
+def distractor_sets(pipeline: PipelineConfig) -> dict[str, str]:
+    """Generator id -> its dataset folder (``NearID-<name>``), in the configured order; none
+    without a distractors stage. Two generators that would share a folder are an error."""
     if "distractors" not in pipeline.stages:
-        return []
+        return {}
     stage_config = pipeline.stage_config("distractors")
-    return [generator_id(spec) for spec in stage_config.generators]  # type: ignore[attr-defined]
+    folders: dict[str, str] = {}
+    for spec in stage_config.generators:  # type: ignore[attr-defined]
+        gid = generator_id(spec)
+        folder = f"{POSITIVES_DIR}-{RELEASE_SUFFIXES.get(spec.get('preset') or '', gid)}"
+        clash = [other for other, name in folders.items() if name == folder]
+        if clash:
+            raise NearidError(
+                f"export-nearid: generators {clash[0]!r} and {gid!r} would both be written to "
+                f"{folder}/; give one of them another id"
+            )
+        folders[gid] = folder
+    return folders
+
+
+def metadata_columns(views: Sequence[Sample]) -> dict[str, Any]:
+    """The identity's metadata, the same in the positives and every distractor dataset."""
+    info = meta(views[0])
+    source = info.get("source", {})
+    return {
+        "category": info["category"],
+        "category_description": object_description(info),
+        "objaverse_id": str(source.get("objaverse_id") or ""),
+        "quality": None if source.get("quality") is None else str(source["quality"]),
+    }
+
+
+def object_description(info: dict[str, Any]) -> str:
+    """A description of the object alone: a source's per-view prompt describes the scene."""
+    source = info.get("source", {})
+    if source.get("description"):
+        return str(source["description"])
+    if info.get("caption") and not source.get("prompt"):
+        return str(info["caption"])
+    return str(info["category"])
 
 
 def positive_row(row_id: int, views: Sequence[Sample]) -> dict[str, Any]:
     """One identity's positives row from its (up to 3) exported views, in view order."""
-    info = meta(views[0])
-    source = info.get("source", {})
     row: dict[str, Any] = {
         "id": row_id,
-        "identity": info["identity"],
-        "category": info["category"],
-        "category_description": info.get("caption", ""),
+        **metadata_columns(views),
         "n_images": len(views),
-        "objaverse_id": str(source.get("objaverse_id") or ""),
-        "quality": None if source.get("quality") is None else str(source["quality"]),
-        "split": info.get("split"),
+        "identity": meta(views[0])["identity"],
+        "split": meta(views[0]).get("split"),
     }
     for j, view in _padded(views):
         row[f"images{j}"] = _image(view, "image.png")
@@ -77,7 +129,7 @@ def positive_row(row_id: int, views: Sequence[Sample]) -> dict[str, Any]:
 
 def distractor_row(row_id: int, views: Sequence[Sample], gid: str) -> dict[str, Any]:
     """The same identity's row of generator ``gid``'s dataset: ``nimgJ`` sits on ``imagesJ``."""
-    row: dict[str, Any] = {"id": row_id, "n_images": len(views)}
+    row: dict[str, Any] = {"id": row_id, **metadata_columns(views), "n_images": len(views)}
     for j, view in _padded(views):
         row[f"nimg{j}"] = _image(view, distractor_field(gid))
         row[f"prompts{j}"] = None if view is None else meta(view)["distractors"][gid]["prompt"]
@@ -108,16 +160,15 @@ def _rows(stage_dir: str, units: tuple[str, ...], gid: str | None) -> Iterator[d
 
 
 def _features(datasets: Any, gid: str | None) -> Any:
+    """The release's column order (its dataset cards), ours (``identity``, ``split``) last."""
     string, int64, image = datasets.Value("string"), datasets.Value("int64"), datasets.Image()
+    head = {"id": int64, "category": string, "category_description": string}
+    tail = {"n_images": int64, "objaverse_id": string}
+    tail |= {f"prompts{j}": string for j in VIEWS} | {"quality": string}
     if gid is not None:
-        columns = {"id": int64, **{f"nimg{j}": image for j in VIEWS}}
-        columns |= {**{f"prompts{j}": string for j in VIEWS}, "n_images": int64}
-        return datasets.Features(columns)
-    columns = {"id": int64, "identity": string, "category": string, "category_description": string}
-    columns |= {f"images{j}": image for j in VIEWS} | {f"masks{j}": image for j in VIEWS}
-    columns |= {"n_images": int64, "objaverse_id": string}
-    columns |= {f"prompts{j}": string for j in VIEWS} | {"quality": string, "split": string}
-    return datasets.Features(columns)
+        return datasets.Features(head | {f"nimg{j}": image for j in VIEWS} | tail)
+    images = {f"images{j}": image for j in VIEWS} | {f"masks{j}": image for j in VIEWS}
+    return datasets.Features(head | images | tail | {"identity": string, "split": string})
 
 
 class NearidArrowConfig(StageConfig):
@@ -136,7 +187,8 @@ class NearidArrowStage(Stage):
                 "stage 'export-nearid' writes Hugging Face datasets and needs the package "
                 "'datasets'; install it with: pip install 'nearid-data[hub]'"
             )
-        self.gids = generator_ids(ctx.pipeline)
+        self.sets = distractor_sets(ctx.pipeline)
+        self.gids = list(self.sets)
 
     def fields(self) -> list[str]:
         return ["image.png", "mask.png", *map(distractor_field, self.gids), JSON_FIELD]
@@ -148,8 +200,11 @@ class NearidArrowStage(Stage):
     def adds(self) -> frozenset[str]:
         return frozenset(self.fields())
 
+    def keeps(self) -> frozenset[str]:
+        return frozenset(self.fields())
+
     def describe(self) -> dict[str, Any]:
-        return {"distractor_sets": self.gids}
+        return {"distractor_sets": self.sets}
 
     def plan(self) -> list[WorkUnit]:
         rows = self.upstream_catalog.rows
@@ -189,7 +244,8 @@ class NearidArrowStage(Stage):
                 gen_kwargs={"stage_dir": str(stage_dir), "units": tuple(units), "gid": gid},
                 cache_dir=str(cache),
             )
-            dataset.save_to_disk(str(root / ("positives" if gid is None else f"distractors_{gid}")))
+            folder = POSITIVES_DIR if gid is None else self.sets[gid]
+            datasets.DatasetDict({HUB_SPLIT: dataset}).save_to_disk(str(root / folder))
             del dataset
         shutil.rmtree(cache)
         (root / "splits").mkdir()

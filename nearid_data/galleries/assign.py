@@ -27,6 +27,8 @@ from nearid_data.strict import StrictModel
 
 REFERENCE, GALLERY, EXTRA = "reference", "gallery", "extra"
 TOO_FEW_IMAGES, NEAR_DUPLICATE, UNUSED = "too_few_images", "near_duplicate", "unused"
+CLUSTER_GUARD = {"cluster_guard": True}
+"""QA of an image the cluster guard (not the paper's) left out, so its effect is counted."""
 RESERVED_FOR_GALLERY = 5
 """The Re-ID rule: min(n - 5, references) references, leaving at least 5 images to the gallery."""
 
@@ -187,7 +189,7 @@ def assign_subject(
     clusters = _clusters(order)
     if n_ref and len(clusters) < 2:
         detail = f"all {len(order)} images are one cluster: no reference independent of the gallery"
-        return {im.key: Decision(None, TOO_FEW_IMAGES, detail) for im in order}
+        return {im.key: Decision(None, TOO_FEW_IMAGES, detail, CLUSTER_GUARD) for im in order}
     _, gallery_span = _take(clusters[: len(clusters) - (1 if n_ref else 0)], n_gal)
     references, _ = _take(clusters[gallery_span:], n_ref)
     ref_keys = {im.key for im in references}
@@ -206,7 +208,7 @@ def assign_subject(
     for im in candidates:
         if im.cluster is not None and im.cluster in ref_clusters:
             decisions[im.key] = Decision(
-                None, UNUSED, f"cluster {im.cluster} is among the references"
+                None, UNUSED, f"cluster {im.cluster} is among the references", CLUSTER_GUARD
             )
         elif n_gallery >= n_gal:
             detail = f"beyond {n_ref} references and {n_gal} gallery images"

@@ -4,6 +4,11 @@ Each kept sample gets ``role`` (reference, gallery or extra) and ``group`` in it
 are rejected as ``too_few_images``, ``near_duplicate`` (the detail names the reference it
 copies) or ``unused`` (beyond the sizes, in no group, a cluster already among the references).
 
+``draw`` picks who assigns: ``stratified`` (``assign``: this toolkit's rules and guards) or
+``fpr`` (``fpr_draw``: the roles the paper's loader for the source draws, image for image, with
+each image's position among its identity's images of its role in ``qa.position``; the guards do
+not apply). A group in which no identity has enough images is an error naming the counts.
+
 Like ``splits``, the assignment is global and computed in ``setup`` from the upstream catalog.
 The guards need pixels: every image of a subject (and of a distractor identity) is fetched and
 decoded once per worker for its 64-bit dHash, its cluster id (``json.source[cluster_key]``) and,
@@ -15,14 +20,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import model_validator
 
 from nearid_data.engine.catalog import CatalogRow
 from nearid_data.engine.manifest import SampleRow, manifest_path, read_manifest
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
-from nearid_data.errors import Rejection
+from nearid_data.errors import NearidError, Rejection
+from nearid_data.galleries import fpr_draw
 from nearid_data.galleries.assign import (
     NEAR_DUPLICATE,
     UNUSED,
@@ -41,6 +47,8 @@ from nearid_data.strict import SafeName
 
 
 class GalleriesConfig(StageConfig, GalleryRules):
+    draw: Literal["stratified", "fpr"] = "stratified"
+    """``fpr``: the paper's loader for the source (cub, stanford-cars, wildlife) draws the roles."""
     groups: dict[SafeName, list[str]] | None = None
     """group -> identities; None: one group per category with all its identities."""
     cluster_key: str | None = "cluster_id"
@@ -64,6 +72,15 @@ class GalleriesStage(Stage):
     config: GalleriesConfig
     needs = frozenset({"image.png"})
 
+    def __init__(self, config: GalleriesConfig, ctx: Any) -> None:
+        super().__init__(config, ctx)
+        source = ctx.pipeline.source.get("name")
+        if config.draw == "fpr" and source not in fpr_draw.LOADERS:
+            raise NearidError(
+                f"galleries draw: fpr follows the paper's loader for the source, and there is "
+                f"none for {source!r} (known: {', '.join(fpr_draw.LOADERS)}); use draw: stratified"
+            )
+
     def setup(self) -> None:
         catalog = self.upstream_catalog
         seed = self.ctx.pipeline.seed
@@ -76,8 +93,17 @@ class GalleriesStage(Stage):
             for row in rows
         }
         for group, identities in sorted(groups.items()):
+            if self.config.draw == "fpr":
+                self._draw_fpr(group, identities)
+                continue
             counts = {i: len(catalog.by_identity[i]) for i in identities}
             plan = plan_group(group, counts, self.config, seed)
+            if not plan.subjects:
+                listed = ", ".join(f"{i} ({n})" for i, n in sorted(counts.items()))
+                raise NearidError(
+                    f"galleries: no identity of group {group!r} has the {self.config.min_images} "
+                    f"images min_images asks for: {listed}"
+                )
             inspected = {*plan.subjects, *plan.distractors}
             images = {
                 i: [self._image(row, i in inspected) for row in catalog.by_identity[i]]
@@ -85,6 +111,30 @@ class GalleriesStage(Stage):
             }
             for key, decision in assign_group(group, plan, images, self.config, seed).items():
                 self.decisions[key] = (group, decision)
+
+    def _draw_fpr(self, group: str, identities: Sequence[str]) -> None:
+        source = self.ctx.pipeline.source["name"]
+        views = {
+            i: [row.key for row in sorted(self.upstream_catalog.by_identity[i], key=_view_order)]
+            for i in identities
+        }
+        sizes = fpr_draw.Sizes(
+            references=self.config.references_per_subject,
+            gallery=self.config.gallery_per_subject,
+            min_images=self.config.min_images,
+            subjects=self.config.subjects_per_group,
+        )
+        drawn = fpr_draw.draw(source, views, sizes, self.ctx.pipeline.seed, group)
+        not_drawn = Decision(None, UNUSED, f"not drawn by {fpr_draw.LOADERS[source]}")
+        for keys in views.values():
+            for key in keys:
+                if key not in drawn:
+                    self.decisions[key] = (group, not_drawn)
+                elif drawn[key].role == fpr_draw.EXTRA and not self.config.extra_pool:
+                    self.decisions[key] = (group, Decision(None, UNUSED, "extra_pool is off"))
+                else:
+                    qa = {"position": drawn[key].position}
+                    self.decisions[key] = (group, Decision(drawn[key].role, qa=qa))
 
     def _image(self, row: CatalogRow, inspect: bool) -> Image:
         if not inspect:
@@ -108,17 +158,25 @@ class GalleriesStage(Stage):
             if decision.role is None:
                 yield Rejected.of(sample, Rejection(decision.reason, decision.detail), qa)
             else:
-                updated = with_fields(sample, {}, role=decision.role, group=group)
+                drawn = {k: decision.qa[k] for k in ("position",) if k in decision.qa}
+                updated = with_fields(sample, {}, role=decision.role, group=group, **drawn)
                 yield Kept(updated, {**qa, "role": decision.role})
 
     def describe(self) -> dict[str, Any]:
         """Roles kept and what the near-duplicate guard removed, read back from the manifests."""
         rows = self._own_rows()
         removed = [row for row in rows if row.reason == NEAR_DUPLICATE]
+        guarded = [row for row in rows if row.qa.get("cluster_guard")]
         described: dict[str, Any] = {
+            "draw": self.config.draw,
             "roles": dict(
                 sorted(Counter(r.qa["role"] for r in rows if r.status == "kept").items())
             ),
+            "cluster_guard": {
+                "cluster_key": self.config.cluster_key,
+                "images_left_out": len(guarded),
+                "by_reason": dict(sorted(Counter(r.reason for r in guarded).items())),
+            },
             "near_duplicates": {
                 "hash": "dhash-64",
                 "max_hamming": self.config.near_duplicate_hamming,
@@ -137,3 +195,7 @@ class GalleriesStage(Stage):
             for unit in self.plan()
             for row in read_manifest(manifest_path(stage_dir, unit.name)).rows
         ]
+
+
+def _view_order(row: CatalogRow) -> tuple[int, str]:
+    return row.view, row.key

@@ -12,7 +12,7 @@
 Ids are 1-based and every image must appear in every file. The identity is the species (the
 class name): as in Finer-Personalization Rank, the subject is a species and its photos are the
 views, numbered in image-id order. ``groups`` keeps only named groups of look-alike species and
-makes the group the category (``groups: fpr`` is FPR's sparrows 113-117, terns 143-147, wrens
+makes the group the category (``groups: fpr`` is FPR's sparrow 113-117, tern 143-147, wren
 193-197); without groups every class is kept as category ``bird``. ``split`` keeps CUB's own
 train or test images (FPR ignores that split).
 
@@ -42,10 +42,10 @@ from nearid_data.sources.formats import (
 )
 from nearid_data.strict import SafeName
 
-FPR_GROUPS: dict[str, list[int]] = {
-    "sparrows": list(range(113, 118)),
-    "terns": list(range(143, 148)),
-    "wrens": list(range(193, 198)),
+FPR_GROUPS: dict[str, list[int]] = {  # load_cub_data.py's species names and class ids
+    "wren": list(range(193, 198)),
+    "tern": list(range(143, 148)),
+    "sparrow": list(range(113, 118)),
 }
 SEGMENTATION_THRESHOLD = 127
 T = TypeVar("T")

@@ -13,7 +13,9 @@ is the identity's ``category_description`` (the view's prompt when that is empty
 
 NearID's distractor datasets (``nimg1..3``) are not read: near-identity distractors are what this
 toolkit's pipeline generates from the positives. ``source`` in the sample json: ``row`` (0-based
-position, as in NearID's ``splits/*.json``), ``prompt``, ``objaverse_id``, ``quality``, ``split``.
+position, as in NearID's ``splits/*.json``), ``prompt``, ``objaverse_id``, ``quality``, ``split``,
+``description`` (``category_description``). Both NearID's release (``NearID/``) and this
+toolkit's export of it (``export-nearid/nearid/NearID/``) are ``DatasetDict`` folders.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from nearid_data.sources.formats import (
 
 MAX_VIEWS = 3
 ROW_COLUMNS = ("objaverse_id", "quality", "split")
+DESCRIPTION = "category_description"
 
 
 class NearIdConfig(DatasetConfig):
@@ -57,7 +60,7 @@ class NearIdSource(DatasetSource):
         )
         views = max(j for j in range(1, MAX_VIEWS + 1) if f"images{j}" in columns)
         prompts = [f"prompts{j}" for j in range(1, views + 1) if f"prompts{j}" in columns]
-        kept = [c for c in ROW_COLUMNS if c in columns]
+        kept = [c for c in (*ROW_COLUMNS, DESCRIPTION) if c in columns]
         rows = self._dataset.select_columns(needed[:3] + kept + prompts).with_format("arrow")[:]
         items: list[SourceItem] = []
         first_row: dict[str, int] = {}
@@ -75,6 +78,8 @@ class NearIdSource(DatasetSource):
                     f"{self.root}: row {index} has n_images={n_images!r}, not 1..{views}"
                 )
             base = {"row": index, **{c: row[c] for c in kept if row[c] is not None}}
+            if DESCRIPTION in base:  # the object's description, as the NearID export names it
+                base["description"] = base.pop(DESCRIPTION)
             for j in range(1, n_images + 1):
                 ref = {**base, "prompt": row.get(f"prompts{j}") or ""}
                 items.append(SourceItem(identity, str(row["category"]), j - 1, ref))

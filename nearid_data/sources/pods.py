@@ -22,7 +22,8 @@ without one. ``splits`` defaults to ``train`` and ``test``: ``test_dense`` may r
 The id spelling in ``pods_image_annos.json`` is not documented, so an image is matched by its
 class, its folder's split and the stem of the id; unmatched images have no ``test_split``.
 ``source`` in the sample json: ``path`` (+ ``mask``) or ``file``/``row``, ``pods_split``,
-``test_split`` (test images with a tag), ``class_split`` (``val``/``test``, with an info file).
+``test_split`` (test images with a tag), ``class_split`` (``val``/``test``, with an info file),
+``class_index`` (its ``class_to_idx`` entry, with an info file that has one).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 PodsSplit = Literal["train", "test", "test_dense"]
 MASK_SUFFIXES = (".jpg", ".png")
 INFO_KEYS = ("class_to_sc", "class_to_split")
+ANNOTATIONS = "pods_image_annos.json"
 
 
 class PodsConfig(DatasetConfig):
@@ -72,7 +74,7 @@ class PodsSource(DatasetSource):
         listing = self._folder_entries if self.config.layout == "folders" else self._hf_entries
         entries = []
         for instance, ref in listing():
-            ref = {**ref, **self._class_split(instance)}
+            ref = {**ref, **self._class_info(instance)}
             entries.append((instance, self._category(instance), ref))
         return number_views(entries)
 
@@ -110,12 +112,15 @@ class PodsSource(DatasetSource):
             raise NearidError(f"pods: instance {instance!r} is not in pods_info.json class_to_sc")
         return str(self._info["class_to_sc"][instance])
 
-    def _class_split(self, instance: str) -> dict[str, str]:
+    def _class_info(self, instance: str) -> dict[str, Any]:
+        """The instance's class-level split and its index in ``class_to_idx``, where given."""
         split = self._info["class_to_split"].get(instance) if self._info else None
-        return {"class_split": split} if split else {}
+        index = (self._info.get("class_to_idx") or {}).get(instance) if self._info else None
+        info: dict[str, Any] = {"class_split": split} if split else {}
+        return info | ({"class_index": int(index)} if index is not None else {})
 
     def _folder_entries(self) -> list[tuple[str, dict[str, Any]]]:
-        tags = _test_tags(self.root / "pods_image_annos.json")
+        tags = test_tags(self.root / ANNOTATIONS)
         entries = []
         for split in self.config.splits:
             folder = self.root / split
@@ -125,26 +130,19 @@ class PodsSource(DatasetSource):
                 files = [
                     p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith(".")
                 ]
-                for path in sorted(files, key=lambda p: _natural(p.name)):
+                for path in sorted(files, key=lambda p: natural_key(p.name)):
                     relative = f"{split}/{class_dir.name}/{path.name}"
                     ref: dict[str, Any] = {"path": relative, "pods_split": split}
                     tag = tags.get((class_dir.name, split, path.stem))
                     if tag:
                         ref["test_split"] = tag
-                    mask = self._mask_of(split, class_dir.name, path)
+                    mask = mask_of(self.root, split, class_dir.name, path.name)
                     if mask is not None:
                         ref["mask"] = mask
                     entries.append((class_dir.name, ref))
         if tags and not any("test_split" in ref for _, ref in entries):
             log.warning("pods_image_annos.json matched none of the listed images: no test_split")
         return entries
-
-    def _mask_of(self, split: str, instance: str, image: Path) -> str | None:
-        folder = PurePosixPath(f"{split}_masks", instance)
-        for name in (image.name, *(image.stem + suffix for suffix in MASK_SUFFIXES)):
-            if (self.root / folder / name).is_file():
-                return str(folder / name)
-        return None
 
     def _hf_entries(self) -> list[tuple[str, dict[str, Any]]]:
         files = parquet_splits(self.root, follow_symlinks=self.config.follow_symlinks)
@@ -165,7 +163,19 @@ class PodsSource(DatasetSource):
         return entries
 
 
-def _test_tags(path: Path) -> dict[tuple[str, str, str], str]:
+def mask_of(root: Path, split: str, instance: str, image_name: str) -> str | None:
+    """The mask of ``<split>/<instance>/<image_name>`` relative to ``root``: the same name in
+    ``<split>_masks/<instance>/`` (PODS's code swaps the folder), else the stem with a mask
+    suffix; None without one."""
+    folder = PurePosixPath(f"{split}_masks", instance)
+    stem = PurePosixPath(image_name).stem
+    for name in (image_name, *(stem + suffix for suffix in MASK_SUFFIXES)):
+        if (root / folder / name).is_file():
+            return str(folder / name)
+    return None
+
+
+def test_tags(path: Path) -> dict[tuple[str, str, str], str]:
     """(class, split, id stem) -> shift tag, from pods_image_annos.json if there is one."""
     if not path.is_file():
         return {}
@@ -186,7 +196,7 @@ def _visible_dir(path: Path) -> bool:
     return path.is_dir() and not path.name.startswith(".")
 
 
-def _natural(name: str) -> list[Any]:
+def natural_key(name: str) -> list[Any]:
     """Sort key: digit runs compare as numbers, so 2.jpg comes before 10.jpg."""
     return [
         (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)

@@ -2,12 +2,15 @@
 
     root/
       *metadata.json     lists of {filenames: [3], prompts: [3], original_filenames,
-                         objaverse_id, category: rigid | deformable}
+      metadata_<rank>.json  objaverse_id, category: rigid | deformable}
       <filename>.jpg     the views, relative to the root
       masks/<stem>.jpg   a view's mask, in a ``masks`` folder beside it
 
-As SynCD's own loader does, every ``*metadata.json`` in the root is read (in name order) unless
-``metadata`` lists the files; ``metadata_with_scores.json`` does not match. Each entry is one
+Every metadata file in the root is read (in name order) unless ``metadata`` lists the files:
+``*metadata.json``, as released and as SynCD's loader (``method/data/data.py``) globs, and
+``metadata_<rank>.json``, as its generation scripts (``dataset/gen_rigid.py``) write them. Score
+files (``metadata_with_scores.json``, from ``dataset/cal_scores.py``) repeat entries and are not
+read. When no file matches, the error lists the JSON files that are there. Each entry is one
 identity: its Objaverse asset (``objaverse_id``; entries of one asset share the identity), or
 ``entry-<n>`` for entries without one (deformable identities are generated from text, not an
 asset). Its views are the entry's files in order; the category is ``rigid`` or ``deformable``
@@ -23,6 +26,7 @@ json: ``path``, ``mask``, ``entry`` (position over the metadata files), ``objave
 
 from __future__ import annotations
 
+import re
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -36,13 +40,14 @@ from nearid_data.sources.formats import (
     read_json,
 )
 
-METADATA_GLOB = "*metadata.json"
+METADATA_NAME = re.compile(r"^(.*metadata|metadata_\d+)\.json$")
 CATEGORIES = ("rigid", "deformable")
 
 
 class SyncdConfig(DatasetConfig):
     metadata: list[str] | None = None
-    """Metadata files relative to the root; default: every ``*metadata.json`` there."""
+    """Metadata files relative to the root; default: every ``*metadata.json`` and
+    ``metadata_<rank>.json`` there."""
     category: Literal["rigid", "deformable", "all"] = "rigid"
 
 
@@ -85,9 +90,14 @@ class SyncdSource(DatasetSource):
         if self.config.metadata is not None:
             paths = [self.root / name for name in self.config.metadata]
         else:
-            paths = sorted(self.root.glob(METADATA_GLOB))
+            found = sorted(self.root.glob("*.json"))
+            paths = [path for path in found if METADATA_NAME.match(path.name)]
             if not paths:
-                raise NearidError(f"syncd: no {METADATA_GLOB} in {self.root}")
+                listed = ", ".join(path.name for path in found) or "none"
+                raise NearidError(
+                    f"syncd: no *metadata.json or metadata_<rank>.json in {self.root} "
+                    f"(JSON files there: {listed}); name the files with 'metadata'"
+                )
         entries: list[dict[str, Any]] = []
         for path in paths:
             content = read_json(path)

@@ -11,14 +11,17 @@ column (individual names repeat across the 30-odd datasets WildlifeReID-10k merg
 ``animal``). ``species`` and ``dataset`` keep only the listed values; a value that never occurs is
 an error rather than an empty result. Rows whose identity is empty or ``unknown`` (the
 wildlife-datasets name for an unidentified animal) are not an identity and are left out unless
-``keep_unknown``. ``source`` in the sample json: ``path``, ``image_id`` and whichever of
-``cluster_id`` (near-duplicate frames), ``date``, ``orientation``, ``split`` the file has.
+``keep_unknown``. ``source`` in the sample json: ``path``, ``image_id``, ``identity`` (the file's
+value), whichever of ``cluster_id`` (near-duplicate frames), ``date``, ``orientation``, ``split``
+the file has, and ``metadata`` (the whole row as ``[column, value]`` pairs in file order, for
+Finer-Personalization Rank's Re-ID CSVs).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from nearid_data.errors import NearidError
 from nearid_data.sources.base import SourceItem, SourceRecord
@@ -72,7 +75,13 @@ class WildlifeSource(DatasetSource):
                 continue
             if "dataset" in header:
                 identity = f"{row['dataset']}/{identity}"
-            ref = {"path": row["path"], "image_id": row[id_column]}
+            ref: dict[str, Any] = {
+                "path": row["path"],
+                "image_id": row[id_column],
+                "identity": row["identity"],
+            }
+            # the whole row, as pairs (sample json sorts keys): FPR's Re-ID CSVs keep every column
+            ref["metadata"] = [[column, value] for column, value in row.items()]
             ref.update({column: row[column] for column in extras if row[column] != ""})
             entries.append((identity, row.get("species") or "animal", ref))
         return number_views(entries)

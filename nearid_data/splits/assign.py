@@ -32,6 +32,7 @@ def assign_splits(
     fractions: Mapping[str, float] | None = None,
     sizes: Mapping[str, int] | None = None,
     remainder: str = "train",
+    cap: bool = False,
 ) -> dict[str, str]:
     """identity -> split.
 
@@ -40,14 +41,26 @@ def assign_splits(
     their share even when every category is small. Each split's size is spread over categories in
     proportion to their size (stratified); ties go to categories in a seeded order per split, so
     small splits do not all land in the same category. ``remainder`` takes what is left.
+
+    ``sizes`` that add up to more identities than there are is an error, or with ``cap`` they are
+    scaled down in proportion to add up to the identities available (``remainder`` gets none).
     """
     categories = sorted(identities_by_category)
     counts = {c: len(identities_by_category[c]) for c in categories}
+    available = sum(counts.values())
     if fractions is not None:
         remainder = max(fractions, key=lambda name: fractions[name])
-        global_sizes = largest_remainder(sum(counts.values()), fractions)
+        global_sizes = largest_remainder(available, fractions)
         sizes = {name: n for name, n in global_sizes.items() if name != remainder}
     assert sizes is not None
+    if sum(sizes.values()) > available:
+        if not cap:
+            raise NearidError(
+                f"split sizes {dict(sizes)} need {sum(sizes.values())} identities, but only "
+                f"{available} are available; lower the sizes, or set sizes_mode: cap to scale "
+                f"them down"
+            )
+        sizes = largest_remainder(available, {name: float(n) for name, n in sizes.items()})
     spread = {}
     for name, size in sizes.items():
         tie_order = [

@@ -7,7 +7,7 @@ views are rejected with ``too_few_views``. Every other view gets its identity's 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -22,6 +22,8 @@ class SplitsConfig(StageConfig):
     fractions: dict[SafeName, Annotated[float, Field(ge=0, le=1)]] | None = None
     sizes: dict[SafeName, Annotated[int, Field(ge=0)]] | None = None
     remainder: SafeName = "train"
+    sizes_mode: Literal["exact", "cap"] = "exact"
+    """``sizes`` larger than the identities available: an error (``exact``), or scaled down."""
     min_views: int = Field(2, ge=1)
 
     @model_validator(mode="after")
@@ -50,6 +52,7 @@ class SplitsStage(Stage):
             fractions=self.config.fractions,
             sizes=self.config.sizes,
             remainder=self.config.remainder,
+            cap=self.config.sizes_mode == "cap",
         )
 
     def declared_splits(self) -> frozenset[str]:

@@ -135,6 +135,25 @@ def test_ssr_needs_every_margin_positive_and_zero_fails() -> None:
     assert result == m.SsrPa(ssr=1 / 3, pa=3 / 5, n_samples=3, n_margins=5, n_skipped=1)
 
 
+def test_release_convention_counts_each_samples_mean_margin_as_one_more_trial() -> None:
+    """NearID's evaluation/metrics.py: summarize_margin_family pools the per-term wins and the
+    `_overall_win` (mean margin > 0) of add_disc_sim_vs_crossii_bidir_with_overall; SSRm is
+    "every one of them won"."""
+    samples = [
+        np.array([0.1, 0.2]),  # 2 wins, mean 0.15 wins: 3 of 3
+        np.array([0.3, -0.1]),  # 1 win, mean 0.1 wins: 2 of 3
+        np.array([]),  # no margin: skipped by both
+        np.array([0.0]),  # a zero margin and a zero mean both fail: 0 of 2
+        np.array([-0.5, 0.1, 0.1]),  # 2 wins, mean -0.1 fails: 2 of 4
+    ]
+    paper = m.ssr_pa(samples)
+    assert paper == m.SsrPa(ssr=1 / 4, pa=5 / 8, n_samples=4, n_margins=8, n_skipped=1)
+    release = m.ssr_pa(samples, "release")
+    assert release == m.SsrPa(ssr=1 / 4, pa=7 / 12, n_samples=4, n_margins=12, n_skipped=1)
+    with pytest.raises(ValueError, match="convention"):
+        m.ssr_pa(samples, "published")  # type: ignore[arg-type]
+
+
 # --- against the reference on random data -----------------------------------------------------
 
 

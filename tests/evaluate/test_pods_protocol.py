@@ -125,3 +125,29 @@ def test_each_shift_ranks_only_its_own_test_images(pods: Path, tmp_path: Path) -
     _assert_close(results["per_class"], _recompute(root, masked=False))
     assert set(results["groups"]["all"]) == {"all", "in_distribution", "pose"}
     assert results["groups"]["all"]["pose"]["queries"] == 8
+
+
+def test_the_released_layout_reads_the_class_folders_not_the_ids(
+    pods: Path, tmp_path: Path
+) -> None:
+    """pods.zip as released: its image ids are not paths, class_to_idx is not sorted, and a test
+    image missing from the annotations has no shift. Images are found as PODS's EvalDataset finds
+    them (dataset/image_dataset.py: get_paths(root/cls) for cls in class_to_idx)."""
+    root = tmp_path / "pods"
+    shutil.copytree(pods, root)
+    annos_path, info_path = root / "pods_image_annos.json", root / "pods_info.json"
+    annos = json.loads(annos_path.read_text())
+    released = {f"pods/{a['class']}/{a['split']}/{Path(i).stem}": a for i, a in annos.items()}
+    annos_path.write_text(json.dumps(released))
+    info = json.loads(info_path.read_text())
+    info["class_to_idx"] = {c: i for i, c in enumerate(reversed(info["classes"]))}
+    info_path.write_text(json.dumps(info))
+    out = tmp_path / "released.json"
+    assert run_eval(root, "--protocol", "pods", "--embedder", "colorhist", "--out", out) == 0
+    results = json.loads(out.read_text())["results"]
+    _assert_close(results["per_class"], _recompute(pods, masked=False))
+    assert results["groups"]["all"]["in_distribution"]["queries"] == 24
+    annos_path.unlink()  # no annotations: every test image counts in "all" only
+    assert run_eval(root, "--protocol", "pods", "--embedder", "colorhist", "--out", out) == 0
+    groups = json.loads(out.read_text())["results"]["groups"]
+    assert set(groups["all"]) == {"all"} and groups["all"]["all"]["queries"] == 24

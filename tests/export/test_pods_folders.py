@@ -126,3 +126,30 @@ def test_the_pods_source_round_trips(tmp_path: Path) -> None:
     for image_id in json.loads((theirs / "pods_image_annos.json").read_text()):
         exported = Image.open(ours / image_id.replace(".jpg", ".png"))
         assert np.array_equal(np.asarray(exported), np.asarray(Image.open(theirs / image_id)))
+
+
+def test_pods_source_keeps_its_class_order_and_dense_split(tmp_path: Path) -> None:
+    """From PODS itself: class_to_idx as in its pods_info.json (run_downstream.py looks the
+    positive class up there and EvalDataset walks its keys), and the test_dense split with its
+    masks, which the dense tasks read (run_downstream.py: test_root = <root>/test_dense;
+    dense_tasks.py swaps /test_dense/ for /test_dense_masks/)."""
+    written = write_pods_folders(tmp_path / "raw", dense=2)
+    info_path = written.root / "pods_info.json"
+    info = json.loads(info_path.read_text())
+    info["class_to_idx"] = {c: i for i, c in enumerate(reversed(info["classes"]))}
+    info_path.write_text(json.dumps(info))
+    pipeline = tiny_pipeline(
+        source={**written.source, "splits": ["train", "test", "test_dense"]},
+        stages={"ingest": {}, "pods-splits": {"references": 3}, "export-pods": {}},
+    )
+    build(pipeline, out=tmp_path / "build")
+    root = tmp_path / "build/export-pods/pods"
+    exported = json.loads((root / "pods_info.json").read_text())
+    assert exported["class_to_idx"] == info["class_to_idx"]
+    assert exported["classes"] == list(reversed(info["classes"]))
+    for name in info["classes"]:
+        dense = _pods_paths(root / "test_dense" / name)
+        assert len(dense) == 2 and len(_pods_paths(root / "test" / name)) == 4
+        for path in dense:
+            mask = Path(str(path).replace("/test_dense/", "/test_dense_masks/"))
+            assert mask.is_file()

@@ -116,3 +116,35 @@ def test_near_duplicates_dropped_and_every_input_accounted_for(
         "too_few_images": 3,
         "unused": 1 + 2 + 3,  # alpha's view 9, beta's views 8-9, loner
     }
+
+
+@pytest.mark.parametrize("cluster_key", ["cluster_id", None])
+def test_the_cluster_guard_is_an_option_whose_effect_is_reported(
+    tmp_path: Path, cluster_key: str | None
+) -> None:
+    from tests.source_fixtures import write_wildlife
+
+    # frames come in cluster pairs: 10 frames, 5 clusters per animal
+    written = write_wildlife(tmp_path / "wild", per_identity=10, unknown_rows=0)
+    galleries = {
+        "references_per_subject": 3,
+        "gallery_per_subject": 4,
+        "min_images": 9,
+        "cluster_key": cluster_key,
+        "near_duplicate_hamming": None,
+    }
+    build(_pipeline(written.source, galleries), out=tmp_path / "build")
+    rows = _rows(tmp_path / "build" / "galleries")
+    guarded = [row for row in rows if row.qa.get("cluster_guard")]
+    summary = read_summary(tmp_path / "build" / "galleries")
+    assert summary is not None
+    report = summary.models["cluster_guard"]
+    assert report["cluster_key"] == cluster_key
+    assert report["images_left_out"] == len(guarded)
+    roles = Counter(row.qa.get("role") for row in rows if row.status == "kept")
+    if cluster_key is None:
+        assert not guarded and roles["reference"] == 4 * 3
+    else:
+        # a reference cluster cut at 3 leaves its pair frame out of the gallery
+        assert guarded and {row.reason for row in guarded} == {"unused"}
+        assert roles["reference"] == 4 * 3 and roles["gallery"] == 4 * 4

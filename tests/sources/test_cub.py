@@ -57,8 +57,8 @@ def test_fpr_groups_keep_their_species_as_categories(tmp_path: Path) -> None:
     items = source_of({**written.source, "groups": "fpr"}).items()
     categories = {i.identity: i.category for i in items}
     assert len(categories) == 15 and "200.Bird_200" not in categories
-    assert categories["113.Bird_113"] == categories["117.Bird_117"] == "sparrows"
-    assert categories["143.Bird_143"] == "terns" and categories["197.Bird_197"] == "wrens"
+    assert categories["113.Bird_113"] == categories["117.Bird_117"] == "sparrow"
+    assert categories["143.Bird_143"] == "tern" and categories["197.Bird_197"] == "wren"
     custom = source_of({**written.source, "groups": {"mine": [200, 113]}}).items()
     assert {(i.identity, i.category) for i in custom} == {
         ("113.Bird_113", "mine"),

@@ -36,6 +36,7 @@ def test_items_are_rows_times_views(nearid: Written) -> None:
         "objaverse_id": f"{1:032x}",
         "quality": "good",
         "split": "val",
+        "description": "a chair number 1",
         "prompt": "object 1 in scene 2",
     }
     test_only = source_of({**nearid.source, "split": "test"}).items()

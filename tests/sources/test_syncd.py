@@ -76,10 +76,35 @@ def test_entries_of_one_asset_are_one_identity(tmp_path: Path) -> None:
 )
 def test_malformed_metadata_is_a_clear_error(tmp_path: Path, content: object, message: str) -> None:
     source = {"name": "syncd", "root": str(tmp_path)}
-    with pytest.raises(NearidError, match=r"no \*metadata\.json in"):
+    with pytest.raises(NearidError, match=r"no \*metadata\.json or metadata_<rank>\.json in"):
         source_of(source).items()
     (tmp_path / "a_metadata.json").write_text(json.dumps(content))
     with pytest.raises(NearidError, match=message):
+        source_of(source).items()
+
+
+def test_generation_output_and_release_names_are_discovered_score_files_not(
+    tmp_path: Path,
+) -> None:
+    """dataset/gen_rigid.py writes metadata_<rank>.json, the release has *metadata.json,
+    dataset/cal_scores.py writes metadata_with_scores.json (the same entries again)."""
+    written = write_syncd(tmp_path / "syncd", n_rigid=4, n_deformable=0, views=2)
+    entries = json.loads((written.root / "metadata.json").read_text())
+    (written.root / "metadata.json").unlink()
+    (written.root / "metadata_0.json").write_text(json.dumps(entries[:2]))
+    (written.root / "metadata_1.json").write_text(json.dumps(entries[2:3]))
+    (written.root / "rigid_metadata.json").write_text(json.dumps(entries[3:]))
+    (written.root / "metadata_with_scores.json").write_text(json.dumps(entries))
+    items = source_of(written.source).items()
+    assert sorted({i.identity for i in items}) == sorted(e["objaverse_id"] for e in entries)
+    assert len(items) == 8
+
+
+def test_no_metadata_file_lists_the_json_files_found(tmp_path: Path) -> None:
+    (tmp_path / "metadata_with_scores.json").write_text("[]")
+    (tmp_path / "prompts.json").write_text("[]")
+    source = {"name": "syncd", "root": str(tmp_path)}
+    with pytest.raises(NearidError, match=r"JSON files there: metadata_with_scores\.json, prompts"):
         source_of(source).items()
 
 

@@ -24,14 +24,29 @@ def test_items_are_animals_of_each_dataset(tmp_path: Path) -> None:
         "SeaTurtleID/1",
     }
     assert [i.view for i in items if i.identity == "SeaTurtleID/1"] == [0, 1, 2]
+    metadata = items[1].ref.pop("metadata")
     assert items[1].ref == {
         "path": "images/ZebraFish/0/1.jpg",
         "image_id": "1",
+        "identity": "0",  # the file's value: FPR's Re-ID name
         "cluster_id": "0-0",
         "date": "2020-01-02",
         "orientation": "left",
         "split": "train",
     }
+    # the whole row, in the file's column order: FPR's Re-ID CSVs carry every column
+    assert [column for column, _ in metadata] == [
+        "image_id",
+        "identity",
+        "path",
+        "species",
+        "dataset",
+        "split",
+        "date",
+        "orientation",
+        "cluster_id",
+    ]
+    assert dict(metadata)["path"] == "images/ZebraFish/0/1.jpg"
 
 
 def test_unknown_animals_are_left_out_unless_kept(tmp_path: Path) -> None:

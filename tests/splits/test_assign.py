@@ -44,6 +44,13 @@ def test_deterministic_for_a_seed_and_different_across_seeds() -> None:
     assert Counter(a.values()) == {"train": 20, "val": 5, "test": 5}
 
 
-def test_sizes_larger_than_the_data_are_an_error() -> None:
-    with pytest.raises(NearidError, match="more identities"):
-        assign_splits(_identities({"mug": 3}), seed=0, sizes={"val": 2, "test": 2})
+def test_sizes_larger_than_the_data_are_an_error_that_says_how_many_there_are() -> None:
+    identities = _identities({"mug": 3, "cup": 4})
+    with pytest.raises(NearidError, match="need 600 identities, but only 7 are available"):
+        assign_splits(identities, seed=0, sizes={"val": 100, "test": 500})
+
+
+def test_capped_sizes_scale_down_in_proportion() -> None:
+    identities = _identities({"mug": 3, "cup": 4})
+    a = assign_splits(identities, seed=0, sizes={"val": 100, "test": 500}, cap=True)
+    assert Counter(a.values()) == {"val": 1, "test": 6}
