@@ -76,7 +76,7 @@ def _cub_reference(root: Path, gallery_num: int, train_num: int, seed: int) -> d
 
 def test_cub_draw_is_the_loaders_image_for_image(tmp_path: Path) -> None:
     ids = [c for ids in FPR_GROUPS.values() for c in ids]
-    written = write_cub(tmp_path / "cub", class_ids=ids, per_class=24, size=(24, 32))
+    written = write_cub(tmp_path / "cub", class_ids=ids, per_class=24, size=(32, 40))
     source = {**written.source, "groups": "fpr"}
     galleries = {"draw": "fpr", "references_per_subject": 10, "gallery_per_subject": 10}
     export = _build(tmp_path, source, galleries)
@@ -101,7 +101,7 @@ def test_cub_draw_is_the_loaders_image_for_image(tmp_path: Path) -> None:
 
 def test_classes_with_too_few_images_are_an_error_naming_them(tmp_path: Path) -> None:
     ids = [c for ids in FPR_GROUPS.values() for c in ids]
-    written = write_cub(tmp_path / "cub", class_ids=ids, per_class=12, size=(24, 32))
+    written = write_cub(tmp_path / "cub", class_ids=ids, per_class=12, size=(32, 40))
     galleries = {"draw": "fpr", "references_per_subject": 10, "gallery_per_subject": 10}
     with pytest.raises(UnitFailed, match=r"fewer than the 20 images .*113\.Bird_113 \(12\)"):
         _build(tmp_path, {**written.source, "groups": "fpr"}, galleries)
@@ -150,7 +150,7 @@ def _write_reid(root: Path, counts: list[int]) -> dict:
             if k < n:
                 path = f"images/{identity}/{k}.jpg"
                 (root / path).parent.mkdir(parents=True, exist_ok=True)
-                (root / path).write_bytes(jpeg(len(rows), (16, 16)))
+                (root / path).write_bytes(jpeg(len(rows), (32, 32)))
                 rows.append([len(rows), str(identity), path, "fish", "ZebraFish", "left"])
     with (root / "metadata.csv").open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows([header, *rows])
