@@ -16,6 +16,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from nearid_data.backend import import_optional
+
 
 def resized(rgb: np.ndarray, size: int) -> np.ndarray:
     height, width = rgb.shape[:2]
@@ -28,11 +30,11 @@ def resized(rgb: np.ndarray, size: int) -> np.ndarray:
 
 
 def ssim(a: np.ndarray, b: np.ndarray, size: int) -> float:
-    from skimage.metrics import structural_similarity
-
-    return float(
-        structural_similarity(resized(a, size), resized(b, size), channel_axis=2, data_range=255)
+    metrics = import_optional("skimage.metrics", extra="pmg")
+    similarity = metrics.structural_similarity(
+        resized(a, size), resized(b, size), channel_axis=2, data_range=255
     )
+    return float(similarity)
 
 
 def lpips_distances(
@@ -66,10 +68,3 @@ def summary(values: Sequence[float | None]) -> dict[str, Any]:
     if not present:
         return {"mean": None, "std": None, "n": 0}
     return {"mean": float(np.mean(present)), "std": float(np.std(present)), "n": len(present)}
-
-
-def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosine similarity of two (N, D) arrays."""
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return np.sum(a * b, axis=1)  # type: ignore[no-any-return]
