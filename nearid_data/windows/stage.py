@@ -162,13 +162,17 @@ class WindowsStage(Stage):
         for split in sorted(by_split, key=_split_rank):
             windows = by_split[split]
             for index, start in enumerate(range(0, len(windows), size)):
-                payload = {"split": split, "windows": windows[start : start + size]}
+                payload = {
+                    "split": split,
+                    "dataset": self.histories.dataset,
+                    "windows": windows[start : start + size],
+                }
                 units.append(WorkUnit(f"data/{split}/{split}-{index:05d}", payload))
         return units
 
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
         catalog = self.upstream_catalog
-        dataset = self.histories.dataset
+        dataset = unit.payload["dataset"]
         for window in unit.payload["windows"]:
             record = window["record"]
             user, position = record["user_id"], window["position"]
