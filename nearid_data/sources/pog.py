@@ -12,7 +12,7 @@
 A user's sequence is the items of their lines in file order (a user on several lines: the lines
 in order). Items are listed whether or not the image sample holds them: ingest records those
 without an image as ``missing_file``. Rows left out, each recorded with its line: a sequence item
-not in ``item_data.txt`` (``unknown_item``), a user line whose outfit is not in
+not in ``item_data.txt`` (``unknown_item``), an item row repeating an earlier one (``duplicate_item``), a user line whose outfit is not in
 ``outfit_data.txt`` (``unknown_outfit``: its items are still used), and one entry counting the
 item rows no sequence uses (``item_not_in_any_history``).
 """
@@ -53,9 +53,10 @@ class PogSource(HistorySource):
     def read_histories(self) -> Histories:
         notes: list[str] = []
         unused: list[UnusedRow] = []
-        items_where = {
-            fields[0]: where for where, fields in _lines(self.root / ITEMS, 4, split_last=False)
-        }
+        items_where: dict[str, str] = {}
+        for where, fields in _lines(self.root / ITEMS, 4, split_last=False):
+            if items_where.setdefault(fields[0], where) != where:
+                unused.append(UnusedRow(where, "duplicate_item", fields[0]))
         outfits = self._outfits(notes)
         sequences: dict[str, list[Interaction]] = {}
         for where, (user, clicked, outfit) in _lines(self.root / USERS, 3, split_last=True):

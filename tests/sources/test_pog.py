@@ -29,6 +29,8 @@ def test_users_on_several_lines_and_unknown_items_and_outfits(tmp_path: Path) ->
     source, _ = write_pog(tmp_path / "p", users=1, per_user=2)
     users = tmp_path / "p" / "user_data.txt"
     users.write_text(users.read_text() + "u0,i01;nope;i00,o9\n")
+    items = tmp_path / "p" / "item_data.txt"
+    items.write_text(items.read_text() + "i00,c2,http://x,again\n")
     read = source_of(source).histories()  # type: ignore[attr-defined]
     assert [i.item_id for i in read.sequences["u0"]] == ["i00", "i01", "i01", "i00"]
     assert [
@@ -36,6 +38,9 @@ def test_users_on_several_lines_and_unknown_items_and_outfits(tmp_path: Path) ->
     ] == [
         (f"{users}:2", "unknown_outfit", "o9"),
         (f"{users}:2", "unknown_item", "nope"),
+    ]
+    assert [(r.where, r.reason) for r in read.unused if r.reason == "duplicate_item"] == [
+        (f"{items}:4", "duplicate_item"),
     ]
 
 
