@@ -6,7 +6,7 @@ protocol reports that metric as skipped and runs the others.
   ``CLIPModel``) plus the model's tokenizer for text.
 - HPSv2: a CLIP as HPSv2 defines its score, the cosine of the image and prompt embeddings
   (``image_features @ text_features.T`` of unit vectors, no logit scale), here on a transformers
-  CLIP holding the HPSv2 weights.
+  CLIP holding the HPSv2 weights (``pmg_hpsv2.py`` makes one from HPSv2's open_clip checkpoint).
 - LAION aesthetic predictor: linear layers applied in order to the unit CLIP image embedding
   (the v1 head is one ``Linear(768, 1)``; the "improved" predictor is ``layers.{0,2,4,6,7}``
   Linear layers with dropout between and no activation), from its ``.pth`` state dict.
