@@ -57,6 +57,13 @@ COLUMNS = (
 )
 VERIFIED_DATASETS = ("FLICKR",)
 PROMPTS_FILE = "prompts.json"
+# HPSv2 is released as an open_clip checkpoint, so a plain download does not give the model.
+HPSV2_HOW = (
+    ". HPSv2's CLIP is made from its open_clip checkpoint: hf download "
+    "laion/CLIP-ViT-H-14-laion2B-s32B-b79K --local-dir models/CLIP-ViT-H-14; hf download xswu/HPSv2 "
+    "HPS_v2_compressed.pt --local-dir models; python -m nearid_data.evaluate.pmg_hpsv2 "
+    "models/HPS_v2_compressed.pt --base models/CLIP-ViT-H-14 --out models/hpsv2-clip"
+)
 
 
 class PmgSettings(StrictModel):
@@ -106,12 +113,12 @@ class PmgModels:
 def load_models(settings: PmgSettings, dataset: str, device: str) -> PmgModels:
     models = PmgModels()
 
-    def attempt(metrics: tuple[str, ...], load: Callable[[], Any]) -> Any:
+    def attempt(metrics: tuple[str, ...], load: Callable[[], Any], how: str = "") -> Any:
         try:
             return load()
         except NearidError as exc:
             for metric in metrics:
-                models.skipped[metric] = str(exc)
+                models.skipped[metric] = f"{exc}{how}"
             return None
 
     models.lpips = attempt(
@@ -124,6 +131,7 @@ def load_models(settings: PmgSettings, dataset: str, device: str) -> PmgModels:
     models.hpsv2 = attempt(
         ("hpsv2",),
         lambda: ClipScorer(settings.hpsv2, device=device, batch_size=settings.batch_size),
+        HPSV2_HOW,
     )
     if models.clip is not None:
         models.aesthetic = attempt(("aesthetic",), lambda: AestheticHead(settings.aesthetic_head))

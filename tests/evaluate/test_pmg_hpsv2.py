@@ -91,7 +91,9 @@ def test_converted_weights_give_open_clip_features(tmp_path: Path) -> None:
 def test_checkpoints_that_do_not_fit_are_named(tmp_path: Path) -> None:
     import torch
 
-    with pytest.raises(NearidError, match=r"'visual\.head\.weight' has no transformers counterpart"):
+    with pytest.raises(
+        NearidError, match=r"'visual\.head\.weight' has no transformers counterpart"
+    ):
         open_clip_to_transformers({"visual.head.weight": torch.zeros(1)})
     with pytest.raises(NearidError, match=r"hf download xswu/HPSv2 absent\.pt"):
         convert(tmp_path / "absent.pt", "unused", tmp_path / "out")
