@@ -206,10 +206,14 @@ class WindowsStage(Stage):
             ]
         for split, split_records in records.items():
             write_json_atomic(out / "json" / f"{split}.json", split_records)
-        write_json_atomic(
-            out / "unused_rows.json",
-            [vars(row) for row in self.histories.unused],
-        )
+        # A split an earlier run had and this one has not (other settings) must not linger.
+        for stale in (out / "json").glob("*.json"):
+            if stale.stem not in records:
+                stale.unlink()
+        for stale in out.glob("*.wids.json"):
+            if stale.name.removesuffix(".wids.json") not in records:
+                stale.unlink()
+        write_json_atomic(out / "unused_rows.json", [vars(row) for row in self.histories.unused])
         write_wids_indexes(out)
         write_windows_card(out, self.ctx.pipeline, self.config, self.fields(), self.describe())
 

@@ -82,6 +82,10 @@ def test_flickr_time_split_end_to_end(tmp_path: Path) -> None:
 
     again = run(source, out, num_interactions=2, split_by="time", max_shard_windows=3)
     assert again[-1].units_run == 0 and again[-1].units_skipped == len(summary.shards)
+    # Other settings without a val split leave no val files behind.
+    run(source, out, num_interactions=2, split_by="time", val_windows=0)
+    assert sorted(p.name for p in (stage_dir / "json").iterdir()) == ["test.json", "train.json"]
+    assert not (stage_dir / "val.wids.json").exists()
 
 
 def test_pog_user_split_keeps_users_apart_and_drops_imageless_items(tmp_path: Path) -> None:
