@@ -9,6 +9,7 @@ plus its key, split, user (identity), dataset (category) and position (view). A 
 for leakage is recorded in its unit's manifest. ``finalize`` writes beside the shards:
 
     json/<split>.json      the unified records of the split, in shard order
+    json/<split>.keys.json their window keys, in the same order (generated images are named by them)
     unused_rows.json       every annotation row the source left out, with file:line and reason
     <split>.wids.json      wids indexes;  README.md   a dataset card with the split rule
 
@@ -200,15 +201,19 @@ class WindowsStage(Stage):
     def finalize(self, build_dir: Path) -> None:
         out = self.ctx.stage_dir(self.name)
         records: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        keys: dict[str, list[str]] = defaultdict(list)
         for unit in self.plan():
-            records[unit.payload["split"]] += [
-                w["record"] for w in unit.payload["windows"] if not w["rejected"]
-            ]
+            kept = [w for w in unit.payload["windows"] if not w["rejected"]]
+            records[unit.payload["split"]] += [w["record"] for w in kept]
+            keys[unit.payload["split"]] += [w["key"] for w in kept]
+        written = set()
         for split, split_records in records.items():
             write_json_atomic(out / "json" / f"{split}.json", split_records)
+            write_json_atomic(out / "json" / f"{split}.keys.json", keys[split])
+            written |= {f"{split}.json", f"{split}.keys.json"}
         # A split an earlier run had and this one has not (other settings) must not linger.
         for stale in (out / "json").glob("*.json"):
-            if stale.stem not in records:
+            if stale.name not in written:
                 stale.unlink()
         for stale in out.glob("*.wids.json"):
             if stale.name.removesuffix(".wids.json") not in records:

@@ -54,11 +54,13 @@ def test_flickr_time_split_end_to_end(tmp_path: Path) -> None:
     ingested = {r.identity: r for r in Catalog(out / "ingest").rows}
     ingest_catalog = Catalog(out / "ingest")
     records: dict[str, list[dict]] = {}
+    keys: dict[str, list[str]] = {}
     for entry in summary.shards:
         for sample in read_samples(stage_dir / f"{entry.unit}.tar"):
             assert set(sample) - {"__key__"} == FIELDS
             info = sample["json"]
             records.setdefault(info["split"], []).append(info)
+            keys.setdefault(info["split"], []).append(sample["__key__"])
             target = ingest_catalog.fetch(ingested[info["target_item_id"]])
             assert sample["target.png"] == target["image.png"]
             first = ingest_catalog.fetch(ingested[info["history_item_ids"][0]])
@@ -84,7 +86,12 @@ def test_flickr_time_split_end_to_end(tmp_path: Path) -> None:
     assert again[-1].units_run == 0 and again[-1].units_skipped == len(summary.shards)
     # Other settings without a val split leave no val files behind.
     run(source, out, num_interactions=2, split_by="time", val_windows=0)
-    assert sorted(p.name for p in (stage_dir / "json").iterdir()) == ["test.json", "train.json"]
+    assert sorted(p.name for p in (stage_dir / "json").iterdir()) == [
+        "test.json",
+        "test.keys.json",
+        "train.json",
+        "train.keys.json",
+    ]
     assert not (stage_dir / "val.wids.json").exists()
 
 
