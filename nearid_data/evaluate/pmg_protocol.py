@@ -23,6 +23,7 @@ loaded is reported as skipped with the command that fetches it; the others still
 from __future__ import annotations
 
 import json
+import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,7 +195,11 @@ def generated_images(path: Path) -> dict[str, bytes]:
             images[file.stem] = file.read_bytes()
         return images
     for tar in tars:
-        for key, fields in iter_raw(tar):
+        try:
+            samples = list(iter_raw(tar))
+        except (tarfile.TarError, OSError) as exc:
+            raise NearidError(f"{tar}: not a readable tar ({exc})") from None
+        for key, fields in samples:
             name = next(
                 (f for f in sorted(fields) if Path(f"x.{f}").suffix.lower() in IMAGE_SUFFIXES), None
             )
@@ -202,6 +207,8 @@ def generated_images(path: Path) -> dict[str, bytes]:
                 raise NearidError(
                     f"{tar}: sample {key!r} has no image field (fields: {', '.join(fields)})"
                 )
+            if key in images:
+                raise NearidError(f"{tar}: a second generated image for window {key!r}")
             images[key] = fields[name]
     return images
 

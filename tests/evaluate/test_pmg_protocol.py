@@ -161,6 +161,9 @@ def test_generated_images_from_tars(tmp_path: Path) -> None:
     assert generated_images(tmp_path) == {"a": b"A", "b": b"B"}
     with pytest.raises(NearidError, match=r"not a folder or a \.tar file"):
         generated_images(tmp_path / "absent")
+    (tmp_path / "gen-00001.tar").write_bytes(b"garbage" * 100)
+    with pytest.raises(NearidError, match=r"gen-00001\.tar: not a readable tar"):
+        generated_images(tmp_path)
 
 
 def test_command_line_skips_missing_models_and_runs_the_rest(
