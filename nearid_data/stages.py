@@ -18,5 +18,6 @@ STAGES: Registry[Stage] = Registry(
         "pods-splits": "nearid_data.splits.pods:PodsSplitsStage",
         "export-nearid": "nearid_data.export.nearid_arrow:NearidArrowStage",
         "export-pods": "nearid_data.export.pods_folders:PodsFoldersStage",
+        "windows": "nearid_data.windows.stage:WindowsStage",
     },
 )

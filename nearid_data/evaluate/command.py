@@ -29,6 +29,7 @@ EXAMPLES = """examples:
       --convention release
   python -m nearid_data eval build/fpr-cub --protocol fpr --embedder dinov2 --queries generated/
   python -m nearid_data eval build/pods --protocol pods --embedder clip --model models/clip-vit-b32
+  python -m nearid_data eval build/pmg-flickr --protocol pmg --generated out/pmg --set verifier=models/v
 """
 
 
@@ -36,8 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "directory", type=Path, help="a build directory, or its export (export, export-fpr, pods)"
     )
-    parser.add_argument("--protocol", required=True, choices=sorted(PROTOCOLS))
-    parser.add_argument("--embedder", required=True, choices=EMBEDDERS.names())
+    parser.add_argument("--protocol", required=True, choices=sorted([*PROTOCOLS, "pmg"]))
+    parser.add_argument(
+        "--embedder", choices=EMBEDDERS.names(), help="required except for --protocol pmg"
+    )
+    parser.add_argument(
+        "--generated", type=Path, help="pmg: generated images (folder or tars) keyed by window"
+    )
     parser.add_argument("--model", help="hub id or local directory (clip, siglip, dinov2)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument(
@@ -78,8 +84,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.protocol == "pmg":  # its own metric models, no embedder (see pmg_protocol.py)
+        from nearid_data.evaluate.pmg_protocol import run as run_pmg
+
+        return run_pmg(args)
+    if args.embedder is None:
+        raise NearidError(f"--protocol {args.protocol} needs --embedder")
     if args.split is not None and args.protocol != "nearid":
-        raise NearidError("--split applies to --protocol nearid only")
+        raise NearidError("--split applies to --protocol nearid and pmg only")
     if args.convention != "paper" and args.protocol != "nearid":
         raise NearidError("--convention applies to --protocol nearid only")
     if args.queries is not None and args.protocol != "fpr":

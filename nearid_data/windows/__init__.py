@@ -1,0 +1,1 @@
+"""User-history windows (personalized generation benchmark): planning, the stage, its card."""
