@@ -13,7 +13,7 @@ python=$venv/bin/python
 if ! "$python" -c "import lpips, open_clip, torchvision, transformers, skimage, pytest" 2>/dev/null; then
     python3 -m venv "$venv"
     "$python" -m pip install --quiet --upgrade pip
-    "$python" -m pip install --quiet -e '.[models,pmg,dev]' open_clip_torch
+    "$python" -m pip install --quiet torch==2.14.1 torchvision==0.29.1 -e '.[models,pmg,dev]' open_clip_torch
 fi
 
 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 \
