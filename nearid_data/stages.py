@@ -18,5 +18,8 @@ STAGES: Registry[Stage] = Registry(
         "pods-splits": "nearid_data.splits.pods:PodsSplitsStage",
         "export-nearid": "nearid_data.export.nearid_arrow:NearidArrowStage",
         "export-pods": "nearid_data.export.pods_folders:PodsFoldersStage",
+        "personalize": "nearid_data.personalize.stage:PersonalizeStage",
+        "synthesize": "nearid_data.personalize.synthesize:SynthesizeStage",
+        "export-synthetic": "nearid_data.export.pods_synthetic:SyntheticExportStage",
     },
 )

@@ -1,0 +1,260 @@
+"""DreamBooth-LoRA training of one identity, as diffusers' ``train_dreambooth_lora`` recipe does it.
+
+The recipe: frozen VAE and text encoders, LoRA (peft ``LoraConfig``, gaussian init, rank = alpha)
+on the UNet attention projections, AdamW, constant learning rate, noise-prediction MSE; with prior
+preservation each step also denoises a class image under the class prompt and adds its loss times
+``prior_loss_weight``. Text embeddings are computed once (``--pre_compute_text_embeddings``), and
+so is each image's latent distribution (its per-step sample is still drawn fresh).
+
+Determinism and resume: everything random in step ``s`` (which images, the latent sample, noise,
+timesteps) comes from a CPU generator seeded by ``(seed, s)``, and the LoRA init from ``(seed,
+"init")``. A checkpoint (LoRA weights, optimizer state, loss log) is written atomically every
+``checkpoint_every`` steps; training resumed from it continues exactly as an uninterrupted run, so
+the final adapter has the same bytes on CPU either way.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nearid_data.engine.atomic import write_bytes_atomic
+from nearid_data.personalize.text2image import Conditioning, TextToImage
+from nearid_data.seeding import derive_seed
+
+ADAPTER = "identity"
+# diffusers' DreamBooth-LoRA script targets these (add_* only exist in some UNets).
+TARGET_MODULES = ["to_k", "to_q", "to_v", "to_out.0", "add_k_proj", "add_v_proj"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    steps: int
+    learning_rate: float
+    rank: int
+    batch_size: int
+    resolution: int
+    prior_loss_weight: float
+    max_grad_norm: float
+    checkpoint_every: int
+
+
+@dataclass(frozen=True)
+class Example:
+    """Images (RGB uint8) and the prompt they are trained under."""
+
+    images: Sequence[np.ndarray]
+    conditioning: Conditioning
+
+
+@dataclass
+class TrainResult:
+    state: dict[str, Any]
+    """The LoRA weights in diffusers' format (what ``save_lora_weights`` takes)."""
+    losses: list[float] = field(default_factory=list)
+    resumed_from: int = 0
+
+
+class Diverged(Exception):
+    def __init__(self, step: int, loss: float) -> None:
+        super().__init__(f"loss {loss} at step {step}")
+        self.step, self.loss = step, loss
+
+
+def pixels(image: np.ndarray, resolution: int) -> np.ndarray:
+    """Resize the short side to ``resolution`` and centre-crop a square; float32 CHW in [-1, 1]
+    (the recipe's Resize, CenterCrop, Normalize([0.5], [0.5]))."""
+    import cv2
+
+    height, width = image.shape[:2]
+    scale = resolution / min(height, width)
+    size = (max(resolution, round(width * scale)), max(resolution, round(height * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, size, interpolation=interpolation)
+    top, left = (size[1] - resolution) // 2, (size[0] - resolution) // 2
+    crop = resized[top : top + resolution, left : left + resolution]
+    return (crop.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
+
+
+def diffusion_loss(prediction: Any, target: Any) -> Any:
+    import torch.nn.functional as functional
+
+    return functional.mse_loss(prediction.float(), target.float(), reduction="mean")
+
+
+def train_lora(
+    model: TextToImage,
+    recipe: Recipe,
+    instance: Example,
+    prior: Example | None,
+    *,
+    seed: int,
+    checkpoint: Path,
+    fingerprint: str,
+    on_step: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Train a fresh LoRA on ``model.unet`` and return its weights; the UNet is left as it was.
+
+    ``checkpoint`` is resumed from when it holds ``fingerprint`` (the identity, its images and the
+    settings), and removed when training ends. Raises ``Diverged`` on a non-finite loss.
+    """
+    import torch
+    from diffusers import DDPMScheduler
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
+
+    unet = model.unet
+    unet.requires_grad_(False)
+    targets = [t for t in TARGET_MODULES if _has_module(unet, t)]
+    torch.manual_seed(derive_seed(seed, "init"))
+    unet.add_adapter(
+        LoraConfig(
+            r=recipe.rank,
+            lora_alpha=recipe.rank,
+            init_lora_weights="gaussian",
+            target_modules=targets,
+        ),
+        adapter_name=ADAPTER,
+    )
+    try:
+        params = [p for p in unet.parameters() if p.requires_grad]
+        for param in params:  # trainable weights in float32 even when the model is half
+            param.data = param.data.float()
+        optimizer = torch.optim.AdamW(
+            params, lr=recipe.learning_rate, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8
+        )
+        scheduler = DDPMScheduler.from_config(model.pipe.scheduler.config)
+        result = TrainResult(state={})
+        start = _resume(checkpoint, fingerprint, unet, optimizer, result, set_peft_model_state_dict)
+        instance_latents = _latent_distribution(model, instance.images, recipe.resolution)
+        prior_latents = (
+            _latent_distribution(model, prior.images, recipe.resolution) if prior else None
+        )
+        unet.train()
+        for step in range(start, recipe.steps):
+            if on_step is not None:
+                on_step(step)
+            generator = torch.Generator("cpu").manual_seed(derive_seed(seed, "step", step))
+            loss = _loss(model, scheduler, recipe, instance, instance_latents, generator)
+            if prior is not None and prior_latents is not None:
+                prior_loss = _loss(model, scheduler, recipe, prior, prior_latents, generator)
+                loss = loss + recipe.prior_loss_weight * prior_loss
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise Diverged(step, value)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, recipe.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.losses.append(round(value, 6))
+            done = step + 1
+            if done % recipe.checkpoint_every == 0 and done < recipe.steps:
+                _save_checkpoint(checkpoint, fingerprint, done, unet, optimizer, result)
+        unet.eval()
+        peft_state = get_peft_model_state_dict(unet, adapter_name=ADAPTER)
+        result.state = {
+            k: v.detach().to("cpu", torch.float32).contiguous()
+            for k, v in convert_state_dict_to_diffusers(peft_state).items()
+        }
+        checkpoint.unlink(missing_ok=True)
+        return result
+    finally:
+        unet.delete_adapters(ADAPTER)
+
+
+def _has_module(unet: Any, suffix: str) -> bool:
+    return any(name.endswith(suffix) for name, _ in unet.named_modules())
+
+
+def _latent_distribution(model: TextToImage, images: Sequence[np.ndarray], resolution: int) -> Any:
+    """Mean and std of each image's VAE posterior, (N, C, h, w) each."""
+    import torch
+
+    batch = torch.from_numpy(np.stack([pixels(image, resolution) for image in images]))
+    vae = model.pipe.vae
+    with torch.no_grad():
+        posterior = vae.encode(batch.to(model.device, vae.dtype)).latent_dist
+    return posterior.mean.float(), posterior.std.float()
+
+
+def _loss(
+    model: TextToImage,
+    scheduler: Any,
+    recipe: Recipe,
+    example: Example,
+    latents: Any,
+    generator: Any,
+) -> Any:
+    import torch
+
+    mean, std = latents
+    picks = torch.randint(0, mean.shape[0], (recipe.batch_size,), generator=generator)
+    eps = torch.randn(mean[picks].shape, generator=generator)
+    sample = (mean[picks] + std[picks] * eps) * model.pipe.vae.config.scaling_factor
+    noise = torch.randn(sample.shape, generator=generator)
+    steps = scheduler.config.num_train_timesteps
+    timesteps = torch.randint(0, steps, (recipe.batch_size,), generator=generator)
+    noisy = scheduler.add_noise(sample, noise, timesteps)
+    if scheduler.config.prediction_type == "v_prediction":
+        target = scheduler.get_velocity(sample, noise, timesteps)
+    else:
+        target = noise
+    unet = model.unet
+    hidden, added = example.conditioning.repeat(recipe.batch_size)
+    prediction = unet(
+        noisy.to(model.device, unet.dtype),
+        timesteps.to(model.device),
+        hidden.to(model.device, unet.dtype),
+        added_cond_kwargs=added,
+    ).sample
+    return diffusion_loss(prediction, target.to(model.device))
+
+
+def _resume(
+    checkpoint: Path,
+    fingerprint: str,
+    unet: Any,
+    optimizer: Any,
+    result: TrainResult,
+    set_state: Callable[..., Any],
+) -> int:
+    """The step to start from: 0, or the checkpoint's when it belongs to this training."""
+    import torch
+
+    if not checkpoint.exists():
+        return 0
+    saved = torch.load(io.BytesIO(checkpoint.read_bytes()), weights_only=True)
+    if saved.get("fingerprint") != fingerprint:
+        return 0
+    set_state(unet, saved["lora"], adapter_name=ADAPTER)
+    optimizer.load_state_dict(saved["optimizer"])
+    result.losses = list(saved["losses"])
+    result.resumed_from = int(saved["step"])
+    return result.resumed_from
+
+
+def _save_checkpoint(
+    checkpoint: Path, fingerprint: str, step: int, unet: Any, optimizer: Any, result: TrainResult
+) -> None:
+    import torch
+    from peft.utils import get_peft_model_state_dict
+
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "fingerprint": fingerprint,
+            "step": step,
+            "lora": get_peft_model_state_dict(unet, adapter_name=ADAPTER),
+            "optimizer": optimizer.state_dict(),
+            "losses": result.losses,
+        },
+        buffer,
+    )
+    write_bytes_atomic(checkpoint, buffer.getvalue())
