@@ -133,9 +133,13 @@ class PersonalizeStage(Stage):
         referenced = {sample["__key__"] for sample in references}
         for sample in samples:
             own = {**record, "reference": sample["__key__"] in referenced}
-            yield Kept(with_fields(sample, {}, personalize=own), {"final_loss": record["final_loss"]})
+            yield Kept(
+                with_fields(sample, {}, personalize=own), {"final_loss": record["final_loss"]}
+            )
 
-    def _personalize(self, identity: str, category: str, references: list[Sample]) -> dict[str, Any]:
+    def _personalize(
+        self, identity: str, category: str, references: list[Sample]
+    ) -> dict[str, Any]:
         config, seed = self.config, self.ctx.pipeline.seed
         words = subject_words(category)
         instance_prompt = config.instance_prompt.format(token=config.token, category=words)
@@ -159,7 +163,9 @@ class PersonalizeStage(Stage):
         instance = Example(images, self.model.conditioning(instance_prompt, self.resolution))
         training_seed = derive_seed(seed, self.name, identity)
         reference_hashes = [hashlib.sha256(s["image.png"]).hexdigest() for s in references]
-        fingerprint = f"{derive_seed(config.model_dump(mode='json'), training_seed, reference_hashes):016x}"
+        fingerprint = (
+            f"{derive_seed(config.model_dump(mode='json'), training_seed, reference_hashes):016x}"
+        )
         name = slug(identity)
         result = train_lora(
             self.model,

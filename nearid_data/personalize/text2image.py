@@ -101,7 +101,10 @@ class TextToImage:
                 hidden, _ = self.pipe.encode_prompt(prompt, self.device, 1, False)
                 return Conditioning(hidden, None)
             hidden, _, pooled, _ = self.pipe.encode_prompt(
-                prompt, device=self.device, num_images_per_prompt=1, do_classifier_free_guidance=False
+                prompt,
+                device=self.device,
+                num_images_per_prompt=1,
+                do_classifier_free_guidance=False,
             )
         # SDXL micro-conditioning: original size, crop top-left, target size.
         time_ids = self.torch.tensor(
