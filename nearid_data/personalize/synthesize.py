@@ -209,9 +209,11 @@ class SynthesizeStage(Stage):
                 yield Kept(_real(sample))
             else:
                 yield Rejected.of(sample, _held_out())
+        if not references:  # personalize keeps only identities with references; guard anyway
+            return
         record = meta(references[0])["personalize"]
         category = meta(references[0])["category"]
-        inherited = {
+        inherited: dict[str, Any] = {
             k: meta(references[0])[k] for k in ("split", "class_split") if k in meta(references[0])
         }
         words = subject_words(category)
@@ -219,7 +221,7 @@ class SynthesizeStage(Stage):
             "path": f"{self.ctx.upstream}/{record['adapter']}",
             "sha256": record["weights_sha256"],
         }
-        base = {"identity": identity, "category": category, **inherited}
+        base: dict[str, Any] = {"identity": identity, "category": category, **inherited}
 
         positive_plan = self._prompts(identity, "synthetic_positive", f"{record['token']} {words}")
         self.model.load_adapter(self.ctx.build_dir / adapter["path"], _ADAPTER_NAME)
