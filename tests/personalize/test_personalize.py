@@ -100,3 +100,12 @@ def test_too_few_views_and_divergence_are_rejections_not_failures(
 def test_missing_model_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(NearidError, match="could not be loaded"):
         TextToImage(str(tmp_path / "no-such-model"))
+
+
+@pytest.mark.parametrize("name", ["pods-synthetic", "photos-synthetic"])
+def test_shipped_pipelines_validate(name: str) -> None:
+    from nearid_data.config import PipelineConfig
+
+    root = Path(__file__).resolve().parents[2]
+    pipeline = PipelineConfig.load(root / f"pipelines/{name}.yaml")
+    assert list(pipeline.stages)[-3:] == ["personalize", "synthesize", "export-synthetic"]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -153,3 +157,42 @@ def test_synthesize_must_follow_personalize(tiny_sd: Path) -> None:
     raw["stages"] = {k: v for k, v in raw["stages"].items() if k != "personalize"}
     with pytest.raises(NearidError, match="right after 'personalize'"):
         PipelineConfig.from_dict(raw)
+
+
+def test_contrastive_lora_example_trains_on_the_export(built: Path, tmp_path: Path) -> None:
+    from transformers import Dinov2Config, Dinov2Model
+
+    backbone = tmp_path / "dinov2"
+    Dinov2Model(
+        Dinov2Config(
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=37,
+            image_size=32,
+            patch_size=8,
+        )
+    ).save_pretrained(backbone)
+    root = Path(__file__).resolve().parents[2]
+    command = [
+        sys.executable,
+        "examples/train_contrastive_lora.py",
+        *("--export", str(built / "export-synthetic"), "--backbone", str(backbone)),
+        *(
+            "--steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--image-size",
+            "32",
+            "--out",
+            str(tmp_path / "lora"),
+        ),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1].startswith("final loss ") and math.isfinite(float(lines[-1].split()[-1]))
+    assert sum(line.startswith("step ") for line in lines) == 2
+    assert (tmp_path / "lora/adapter_model.safetensors").is_file()
