@@ -3,8 +3,9 @@
 The recipe: frozen VAE and text encoders, LoRA (peft ``LoraConfig``, gaussian init, rank = alpha)
 on the UNet attention projections, AdamW, constant learning rate, noise-prediction MSE; with prior
 preservation each step also denoises a class image under the class prompt and adds its loss times
-``prior_loss_weight``. Text embeddings are computed once (``--pre_compute_text_embeddings``), and
-so is each image's latent distribution (its per-step sample is still drawn fresh).
+``prior_loss_weight`` (both batches go through the UNet in one call). Text embeddings are computed
+once (``--pre_compute_text_embeddings``), and so is each image's latent distribution (its per-step
+sample is still drawn fresh).
 
 Determinism and resume: everything random in step ``s`` (which images, the latent sample, noise,
 timesteps) comes from a CPU generator seeded by ``(seed, s)``, and the LoRA init from ``(seed,
@@ -29,6 +30,7 @@ from nearid_data.personalize.text2image import Conditioning, TextToImage
 from nearid_data.seeding import derive_seed
 
 ADAPTER = "identity"
+ENCODE_BATCH = 8
 # diffusers' DreamBooth-LoRA script targets these (add_* only exist in some UNets).
 TARGET_MODULES = ["to_k", "to_q", "to_v", "to_out.0", "add_k_proj", "add_v_proj"]
 
@@ -133,19 +135,16 @@ def train_lora(
         scheduler = DDPMScheduler.from_config(model.pipe.scheduler.config)
         result = TrainResult(state={})
         start = _resume(checkpoint, fingerprint, unet, optimizer, result, set_peft_model_state_dict)
-        instance_latents = _latent_distribution(model, instance.images, recipe.resolution)
-        prior_latents = (
-            _latent_distribution(model, prior.images, recipe.resolution) if prior else None
-        )
+        parts = [
+            (example, _latent_distribution(model, example.images, recipe.resolution))
+            for example in ([instance, prior] if prior else [instance])
+        ]
         unet.train()
         for step in range(start, recipe.steps):
             if on_step is not None:
                 on_step(step)
             generator = torch.Generator("cpu").manual_seed(derive_seed(seed, "step", step))
-            loss = _loss(model, scheduler, recipe, instance, instance_latents, generator)
-            if prior is not None and prior_latents is not None:
-                prior_loss = _loss(model, scheduler, recipe, prior, prior_latents, generator)
-                loss = loss + recipe.prior_loss_weight * prior_loss
+            loss = _step_loss(model, scheduler, recipe, parts, generator)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise Diverged(step, value)
@@ -174,47 +173,65 @@ def _has_module(unet: Any, suffix: str) -> bool:
 
 
 def _latent_distribution(model: TextToImage, images: Sequence[np.ndarray], resolution: int) -> Any:
-    """Mean and std of each image's VAE posterior, (N, C, h, w) each."""
+    """Mean and std of each image's VAE posterior, (N, C, h, w) each, on the CPU (encoded a few
+    images at a time: a set of 200 class images at once would not fit next to the UNet)."""
     import torch
 
-    batch = torch.from_numpy(np.stack([pixels(image, resolution) for image in images]))
     vae = model.pipe.vae
-    with torch.no_grad():
-        posterior = vae.encode(batch.to(model.device, vae.dtype)).latent_dist
-    return posterior.mean.float(), posterior.std.float()
+    means, stds = [], []
+    for start in range(0, len(images), ENCODE_BATCH):
+        chunk = [pixels(image, resolution) for image in images[start : start + ENCODE_BATCH]]
+        batch = torch.from_numpy(np.stack(chunk)).to(model.device, vae.dtype)
+        with torch.no_grad():
+            posterior = vae.encode(batch).latent_dist
+        means.append(posterior.mean.float().cpu())
+        stds.append(posterior.std.float().cpu())
+    return torch.cat(means), torch.cat(stds)
 
 
-def _loss(
+def _step_loss(
     model: TextToImage,
     scheduler: Any,
     recipe: Recipe,
-    example: Example,
-    latents: Any,
+    parts: list[tuple[Example, Any]],
     generator: Any,
 ) -> Any:
+    """The instance loss plus ``prior_loss_weight`` x the prior loss, from one UNet call on the
+    instance and class batches concatenated (as the recipe does with prior preservation)."""
     import torch
 
-    mean, std = latents
-    picks = torch.randint(0, mean.shape[0], (recipe.batch_size,), generator=generator)
-    eps = torch.randn(mean[picks].shape, generator=generator)
-    sample = (mean[picks] + std[picks] * eps) * model.pipe.vae.config.scaling_factor
-    noise = torch.randn(sample.shape, generator=generator)
-    steps = scheduler.config.num_train_timesteps
-    timesteps = torch.randint(0, steps, (recipe.batch_size,), generator=generator)
-    noisy = scheduler.add_noise(sample, noise, timesteps)
-    if scheduler.config.prediction_type == "v_prediction":
-        target = scheduler.get_velocity(sample, noise, timesteps)
-    else:
-        target = noise
+    noisy, timesteps, targets, hidden, added = [], [], [], [], []
+    size = recipe.batch_size
+    for example, (mean, std) in parts:
+        picks = torch.randint(0, mean.shape[0], (size,), generator=generator)
+        eps = torch.randn(mean[picks].shape, generator=generator)
+        sample = (mean[picks] + std[picks] * eps) * model.pipe.vae.config.scaling_factor
+        noise = torch.randn(sample.shape, generator=generator)
+        steps = torch.randint(0, scheduler.config.num_train_timesteps, (size,), generator=generator)
+        noisy.append(scheduler.add_noise(sample, noise, steps))
+        timesteps.append(steps)
+        if scheduler.config.prediction_type == "v_prediction":
+            targets.append(scheduler.get_velocity(sample, noise, steps))
+        else:
+            targets.append(noise)
+        example_hidden, example_added = example.conditioning.repeat(size)
+        hidden.append(example_hidden)
+        added.append(example_added)
     unet = model.unet
-    hidden, added = example.conditioning.repeat(recipe.batch_size)
+    conditions = None
+    if added[0] is not None:
+        conditions = {k: torch.cat([a[k] for a in added]).to(model.device) for k in added[0]}
     prediction = unet(
-        noisy.to(model.device, unet.dtype),
-        timesteps.to(model.device),
-        hidden.to(model.device, unet.dtype),
-        added_cond_kwargs=added,
+        torch.cat(noisy).to(model.device, unet.dtype),
+        torch.cat(timesteps).to(model.device),
+        torch.cat(hidden).to(model.device, unet.dtype),
+        added_cond_kwargs=conditions,
     ).sample
-    return diffusion_loss(prediction, target.to(model.device))
+    losses = [
+        diffusion_loss(part, target.to(model.device))
+        for part, target in zip(prediction.split(size), targets, strict=True)
+    ]
+    return losses[0] if len(losses) == 1 else losses[0] + recipe.prior_loss_weight * losses[1]
 
 
 def _resume(
