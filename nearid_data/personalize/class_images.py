@@ -3,12 +3,17 @@
 They live in ``class_images/<category>/`` in the personalize stage directory: ``<n>.png`` and
 ``class_images.json`` (prompt, seeds, sampler settings, model), written as a whole through
 ``materialise`` so a killed run never leaves a half set that a later one would take. A set whose
-record differs from what is asked for (another prompt, count, model) is regenerated.
+record differs from what is asked for (another prompt, count, model) is regenerated. Workers of
+one machine take a file lock per category first, so one generates while the others wait and then
+read its set (two writers would sweep each other's staging directory).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +50,9 @@ def class_images(
         "model": model.describe(),
     }
     existing = directory / RECORD
-    if not existing.exists() or json.loads(existing.read_bytes()) != json.loads(dump_json(record)):
+    with _locked(directory.parent / f"{directory.name}.lock"):
+        if existing.exists() and json.loads(existing.read_bytes()) == json.loads(dump_json(record)):
+            return _read(directory, count)
 
         def write(root: Path) -> None:
             seeds = record["seeds"]
@@ -63,4 +70,19 @@ def class_images(
             (root / RECORD).write_bytes(dump_json(record))
 
         materialise(directory, write)
+    return _read(directory, count)
+
+
+def _read(directory: Path, count: int) -> list[np.ndarray]:
     return [decode_png((directory / f"{i}.png").read_bytes()) for i in range(count)]
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

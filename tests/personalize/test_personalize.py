@@ -109,3 +109,32 @@ def test_shipped_pipelines_validate(name: str) -> None:
     root = Path(__file__).resolve().parents[2]
     pipeline = PipelineConfig.load(root / f"pipelines/{name}.yaml")
     assert list(pipeline.stages)[-3:] == ["personalize", "synthesize", "export-synthetic"]
+
+
+def test_class_images_are_generated_once_per_category_and_shared(
+    tmp_path: Path, tiny_sd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nearid_data.personalize.class_images import class_images
+
+    model = TextToImage(str(tiny_sd))
+    calls: list[int] = []
+    generate = model.generate
+    monkeypatch.setattr(
+        model, "generate", lambda p, s, **k: calls.append(len(p)) or generate(p, s, **k)
+    )
+    settings = {
+        "count": 3,
+        "seed": 1,
+        "steps": 2,
+        "guidance": 7.5,
+        "resolution": 32,
+        "batch_size": 2,
+    }
+    first = class_images(model, tmp_path / "mug", prompt="A photo of mug", **settings)
+    second = class_images(model, tmp_path / "mug", prompt="A photo of mug", **settings)
+    assert calls == [2, 1]  # the second identity of the category reads the shared set
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    class_images(model, tmp_path / "mug", prompt="A photo of a mug", **settings)
+    assert calls == [2, 1, 2, 1]  # another prompt: regenerated
+    record = json.loads((tmp_path / "mug/class_images.json").read_text())
+    assert record["prompt"] == "A photo of a mug" and len(record["seeds"]) == 3
