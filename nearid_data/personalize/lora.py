@@ -200,7 +200,8 @@ def _step_loss(
     instance and class batches concatenated (as the recipe does with prior preservation)."""
     import torch
 
-    noisy, timesteps, targets, hidden, added = [], [], [], [], []
+    noisy, timesteps, targets, hidden = [], [], [], []
+    added: list[dict[str, Any]] = []  # SDXL's pooled text and time ids; none for SD
     size = recipe.batch_size
     for example, (mean, std) in parts:
         picks = torch.randint(0, mean.shape[0], (size,), generator=generator)
@@ -216,10 +217,11 @@ def _step_loss(
             targets.append(noise)
         example_hidden, example_added = example.conditioning.repeat(size)
         hidden.append(example_hidden)
-        added.append(example_added)
+        if example_added is not None:
+            added.append(example_added)
     unet = model.unet
     conditions = None
-    if added[0] is not None:
+    if added:
         conditions = {k: torch.cat([a[k] for a in added]).to(model.device) for k in added[0]}
     prediction = unet(
         torch.cat(noisy).to(model.device, unet.dtype),
