@@ -4,7 +4,7 @@ SD1.5 at 512 and SDXL at 1024, built from the published architectures with rando
 downloads: the arithmetic is the same), fp16, saved and loaded back through ``TextToImage``. Per
 model:
 
-- ``train_lora`` (the stage's loop: precomputed text embeddings and latent distributions, instance
+- ``train_dreambooth`` (the stage's loop: precomputed text embeddings and latent distributions, instance
   and class batch in one UNet call, LoRA rank 4 on the attention projections): steps/s after
   warm-up and peak GPU memory;
 - the same step written as diffusers' ``train_dreambooth_lora.py`` loop does it (VAE encode and
@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench_distractors_gpu import _clip, _vae  # noqa: E402
 from gpu_harness import emit, pick_device, quiet_libraries  # noqa: E402
 
-from nearid_data.personalize.lora import Example, Recipe, train_lora  # noqa: E402
+from nearid_data.personalize.dreambooth import Example, Recipe, train_dreambooth  # noqa: E402
 from nearid_data.personalize.text2image import TextToImage  # noqa: E402
 
 
@@ -155,7 +155,7 @@ def stage_loop(
     instance = Example(images[:3], model.conditioning("a photo of sks mug", recipe.resolution))
     prior = Example(images[3:], model.conditioning("A photo of mug", recipe.resolution))
     _peak_reset(device)
-    train_lora(
+    train_dreambooth(
         model,
         recipe,
         instance,
@@ -183,7 +183,7 @@ def plain_loop(
     from diffusers import DDPMScheduler
     from peft import LoraConfig
 
-    from nearid_data.personalize.lora import TARGET_MODULES, pixels
+    from nearid_data.personalize.dreambooth import TARGET_MODULES, pixels
 
     pipe, unet = model.pipe, model.unet
     unet.requires_grad_(False)

@@ -4,7 +4,8 @@ Defaults follow PODS (Sundaram, Chae et al.; their ``configs/run/train_dreamboot
 512, 400 steps, learning rate 2e-6, batch 1, prior preservation with 200 class images per category
 under ``A photo of {category}``, instance prompt ``a photo of sks {category}``. PODS fine-tuned the
 whole UNet and text encoder; here the same recipe trains a LoRA on the UNet (diffusers'
-``train_dreambooth_lora``), so one adapter per identity is megabytes, not gigabytes.
+``train_dreambooth_lora``), so one adapter per identity is megabytes, not gigabytes;
+``method: full`` fine-tunes the whole UNet where memory allows (see ``dreambooth``).
 
 Work unit: one identity (``identities/<identity>``), so a killed build resumes from the last
 finished identity; inside it, training resumes from the last checkpoint (see ``lora``). Reference
@@ -13,6 +14,7 @@ role. Output per identity, in the stage directory:
 
 ```
 adapters/<identity>/pytorch_lora_weights.safetensors   diffusers LoRA format (load_lora_weights)
+adapters/<identity>/unet/                              instead, with method: full (from_pretrained)
 adapters/<identity>/training.json                      settings, seed, prompts, model, loss log
 class_images/<category>/<n>.png, class_images.json     shared prior-preservation images
 ```
@@ -28,7 +30,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -38,12 +40,13 @@ from nearid_data.errors import Rejection
 from nearid_data.export.materialise import materialise
 from nearid_data.imageio import decode_png
 from nearid_data.personalize.class_images import class_images
-from nearid_data.personalize.lora import Diverged, Example, Recipe, train_lora
+from nearid_data.personalize.dreambooth import Diverged, Example, Recipe, train_dreambooth
 from nearid_data.personalize.text2image import Family, TextToImage
 from nearid_data.sample import JSON_FIELD, Sample, meta, slug, with_fields
 from nearid_data.seeding import derive_seed
 
 WEIGHTS = "pytorch_lora_weights.safetensors"
+FULL_WEIGHTS = "unet/diffusion_pytorch_model.safetensors"
 TRAINING = "training.json"
 
 
@@ -55,6 +58,7 @@ class PersonalizeConfig(StageConfig):
     family: Family = "auto"
     revision: str | None = None
     dtype: str = Field("auto", pattern="^(auto|float16|bfloat16|float32)$")
+    method: Literal["lora", "full"] = Field("lora", description="a LoRA, or the whole UNet")
     token: str = Field("sks", description="the rare-token identifier")
     instance_prompt: str = "a photo of {token} {category}"
     class_prompt: str = "A photo of {category}"
@@ -167,7 +171,7 @@ class PersonalizeStage(Stage):
             f"{derive_seed(config.model_dump(mode='json'), training_seed, reference_hashes):016x}"
         )
         name = slug(identity)
-        result = train_lora(
+        result = train_dreambooth(
             self.model,
             self.recipe(),
             instance,
@@ -196,6 +200,7 @@ class PersonalizeStage(Stage):
         return {
             "adapter": adapter,
             "weights_sha256": weights_sha256,
+            "method": config.method,
             "token": config.token,
             "instance_prompt": instance_prompt,
             "final_loss": result.losses[-1],
@@ -212,17 +217,25 @@ class PersonalizeStage(Stage):
             prior_loss_weight=config.prior_loss_weight,
             max_grad_norm=config.max_grad_norm,
             checkpoint_every=config.checkpoint_every,
+            method=config.method,
         )
 
     def _save(self, directory: Path, state: dict[str, Any], training: dict[str, Any]) -> str:
         """Write the adapter and its training record as one directory; the weights' sha256."""
 
         def write(root: Path) -> None:
-            type(self.model.pipe).save_lora_weights(root, unet_lora_layers=state)
+            if self.config.method == "lora":
+                type(self.model.pipe).save_lora_weights(root, unet_lora_layers=state)
+            else:  # what save_pretrained writes, so UNet2DConditionModel.from_pretrained reads it
+                from safetensors.torch import save_file
+
+                self.model.unet.save_config(root / "unet")
+                save_file(state, str(root / FULL_WEIGHTS), metadata={"format": "pt"})
             (root / TRAINING).write_bytes(dump_json(training))
 
         materialise(directory, write)
-        return hashlib.sha256((directory / WEIGHTS).read_bytes()).hexdigest()
+        weights = WEIGHTS if self.config.method == "lora" else FULL_WEIGHTS
+        return hashlib.sha256((directory / weights).read_bytes()).hexdigest()
 
 
 def reference_views(samples: list[Sample]) -> list[Sample]:

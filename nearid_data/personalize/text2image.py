@@ -76,6 +76,7 @@ class TextToImage:
         )
         self.pipe.set_progress_bar_config(disable=True)
         self.pipe.to(device)
+        self._base_unet: Any = None  # while a fully fine-tuned UNet stands in for it
 
     def describe(self) -> dict[str, Any]:
         import diffusers
@@ -145,10 +146,23 @@ class TextToImage:
         return list(np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8))
 
     def load_adapter(self, directory: Path, name: str) -> None:
+        """A LoRA (``pytorch_lora_weights.safetensors``) or a whole fine-tuned UNet (``unet/``)."""
         try:
-            self.pipe.load_lora_weights(str(directory), adapter_name=name)
+            if (directory / "unet").is_dir():
+                from diffusers import UNet2DConditionModel
+
+                self._base_unet = self.pipe.unet
+                unet = UNet2DConditionModel.from_pretrained(
+                    directory / "unet", torch_dtype=self.dtype
+                )
+                self.pipe.unet = unet.to(self.device)
+            else:
+                self.pipe.load_lora_weights(str(directory), adapter_name=name)
         except (OSError, ValueError) as exc:
             raise NearidError(f"adapter {directory} could not be loaded: {exc}") from exc
 
     def unload_adapter(self) -> None:
-        self.pipe.unload_lora_weights()
+        if self._base_unet is not None:
+            self.pipe.unet, self._base_unet = self._base_unet, None
+        else:
+            self.pipe.unload_lora_weights()

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nearid_data.config import PipelineConfig
 from nearid_data.engine.manifest import read_summary
+from nearid_data.engine.tario import read_samples
 from nearid_data.errors import NearidError
-from nearid_data.personalize import lora
+from nearid_data.personalize import dreambooth
 from nearid_data.personalize.text2image import TextToImage
 from tests.personalize.helpers import adapters, build, pipeline, rows
 
@@ -24,7 +26,7 @@ def test_killed_identity_resumes_from_its_checkpoint_to_the_same_adapter(
     assert len(expected) == 2
 
     saves: list[int] = []
-    save = lora._save_checkpoint
+    save = dreambooth._save_checkpoint
 
     def save_then_die(*args: object, **kwargs: object) -> None:
         save(*args, **kwargs)  # type: ignore[arg-type]
@@ -32,13 +34,13 @@ def test_killed_identity_resumes_from_its_checkpoint_to_the_same_adapter(
         if len(saves) == 2:  # the second identity, halfway: its checkpoint is on disk
             raise RuntimeError("killed")
 
-    monkeypatch.setattr(lora, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(dreambooth, "_save_checkpoint", save_then_die)
     killed = tmp_path / "killed"
     with pytest.raises(Exception, match="killed"):
         build(pipeline(tiny_sd), out=killed)
     assert len(adapters(killed)) == 1
     assert list((killed / "personalize/checkpoints").glob("*.pt"))
-    monkeypatch.setattr(lora, "_save_checkpoint", save)
+    monkeypatch.setattr(dreambooth, "_save_checkpoint", save)
 
     summaries = build(pipeline(tiny_sd), out=killed)
     assert summaries[-1].units_skipped == 1  # the finished identity is not retrained
@@ -86,7 +88,7 @@ def test_too_few_views_and_divergence_are_rejections_not_failures(
     import torch
 
     monkeypatch.setattr(
-        lora, "diffusion_loss", lambda p, t: torch.tensor(float("nan")) + p.sum() * 0
+        dreambooth, "diffusion_loss", lambda p, t: torch.tensor(float("nan")) + p.sum() * 0
     )
     build(pipeline(tiny_sd, n_identities=1), out=tmp_path / "nan")
     diverged = rows(tmp_path / "nan/personalize")
@@ -104,8 +106,6 @@ def test_missing_model_is_one_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["pods-synthetic", "photos-synthetic"])
 def test_shipped_pipelines_validate(name: str) -> None:
-    from nearid_data.config import PipelineConfig
-
     root = Path(__file__).resolve().parents[2]
     pipeline = PipelineConfig.load(root / f"pipelines/{name}.yaml")
     assert list(pipeline.stages)[-3:] == ["personalize", "synthesize", "export-synthetic"]
@@ -138,3 +138,28 @@ def test_class_images_are_generated_once_per_category_and_shared(
     assert calls == [2, 1, 2, 1]  # another prompt: regenerated
     record = json.loads((tmp_path / "mug/class_images.json").read_text())
     assert record["prompt"] == "A photo of a mug" and len(record["seeds"]) == 3
+
+
+def test_full_fine_tuning_saves_a_unet_and_leaves_the_base_model_as_it_was(
+    tmp_path: Path, tiny_sd: Path
+) -> None:
+    raw = pipeline(tiny_sd, n_identities=1, synthesize=True, method="full").model_dump(mode="json")
+    raw["stages"]["synthesize"] |= {"positives": 1, "negatives": 1, "cut_paste": 0}
+    out = tmp_path / "full"
+    build(PipelineConfig.from_dict(raw), out=out)
+    (directory,) = (out / "personalize/adapters").iterdir()
+    assert (directory / "unet/config.json").is_file()
+    assert json.loads((directory / "training.json").read_text())["settings"]["method"] == "full"
+
+    model = TextToImage(str(tiny_sd))
+    kwargs = {"steps": 2, "guidance": 5.0, "resolution": 32}
+    before = model.generate(["a photo of sks mug"], [2], **kwargs)[0]
+    model.load_adapter(directory, "x")
+    tuned = model.generate(["a photo of sks mug"], [2], **kwargs)[0]
+    model.unload_adapter()
+    assert not np.array_equal(before, tuned)
+    assert np.array_equal(before, model.generate(["a photo of sks mug"], [2], **kwargs)[0])
+
+    samples = [s for tar in sorted((out / "synthesize").rglob("*.tar")) for s in read_samples(tar)]
+    (positive,) = [s for s in samples if s["json"]["kind"] == "synthetic_positive"]
+    assert positive["json"]["generation"]["adapter"]["path"].endswith(directory.name)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nearid_data.personalize.lora import Example, Recipe, train_lora
+from nearid_data.personalize.dreambooth import Example, Recipe, train_dreambooth
 from nearid_data.personalize.text2image import TextToImage
 from tests.personalize.tiny_text2image import save_tiny_sdxl
 
@@ -28,7 +28,7 @@ def test_sdxl_adapter_trains_saves_and_changes_generation(tmp_path: Path) -> Non
     )
     conditioning = model.conditioning("a photo of sks mug", 32)
     prior = Example(images[:1], model.conditioning("A photo of mug", 32))
-    result = train_lora(
+    result = train_dreambooth(
         model,
         recipe,
         Example(images, conditioning),

@@ -1,15 +1,18 @@
-"""DreamBooth-LoRA training of one identity, as diffusers' ``train_dreambooth_lora`` recipe does it.
+"""DreamBooth training of one identity, as diffusers' ``train_dreambooth_lora`` recipe does it.
 
 The recipe: frozen VAE and text encoders, LoRA (peft ``LoraConfig``, gaussian init, rank = alpha)
 on the UNet attention projections, AdamW, constant learning rate, noise-prediction MSE; with prior
 preservation each step also denoises a class image under the class prompt and adds its loss times
 ``prior_loss_weight`` (both batches go through the UNet in one call). Text embeddings are computed
 once (``--pre_compute_text_embeddings``), and so is each image's latent distribution (its per-step
-sample is still drawn fresh).
+sample is still drawn fresh). ``method: full`` trains every UNet weight instead (in float32, as
+``train_dreambooth.py`` keeps trainable weights), returns the whole UNet state in the model's
+dtype, and restores the base weights afterwards; it needs about 16 bytes per UNet parameter of
+accelerator memory (SD1.5 ~14 GB, SDXL ~42 GB) and a UNet-sized checkpoint.
 
 Determinism and resume: everything random in step ``s`` (which images, the latent sample, noise,
 timesteps) comes from a CPU generator seeded by ``(seed, s)``, and the LoRA init from ``(seed,
-"init")``. A checkpoint (LoRA weights, optimizer state, loss log) is written atomically every
+"init")``. A checkpoint (trained weights, optimizer state, loss log) is written atomically every
 ``checkpoint_every`` steps; training resumed from it continues exactly as an uninterrupted run, so
 the final adapter has the same bytes on CPU either way.
 """
@@ -45,6 +48,8 @@ class Recipe:
     prior_loss_weight: float
     max_grad_norm: float
     checkpoint_every: int
+    method: str = "lora"
+    """``lora`` (an adapter on the attention projections) or ``full`` (every UNet weight)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,8 @@ class Example:
 @dataclass
 class TrainResult:
     state: dict[str, Any]
-    """The LoRA weights in diffusers' format (what ``save_lora_weights`` takes)."""
+    """``lora``: the LoRA weights in diffusers' format (what ``save_lora_weights`` takes);
+    ``full``: the UNet's whole state dict."""
     losses: list[float] = field(default_factory=list)
     resumed_from: int = 0
 
@@ -90,7 +96,7 @@ def diffusion_loss(prediction: Any, target: Any) -> Any:
     return functional.mse_loss(prediction.float(), target.float(), reduction="mean")
 
 
-def train_lora(
+def train_dreambooth(
     model: TextToImage,
     recipe: Recipe,
     instance: Example,
@@ -101,30 +107,17 @@ def train_lora(
     fingerprint: str,
     on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
-    """Train a fresh LoRA on ``model.unet`` and return its weights; the UNet is left as it was.
+    """Train ``model.unet`` on the examples and return the trained weights; the UNet is left as it
+    was.
 
     ``checkpoint`` is resumed from when it holds ``fingerprint`` (the identity, its images and the
     settings), and removed when training ends. Raises ``Diverged`` on a non-finite loss.
     """
     import torch
     from diffusers import DDPMScheduler
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
     unet = model.unet
-    unet.requires_grad_(False)
-    targets = [t for t in TARGET_MODULES if _has_module(unet, t)]
-    torch.manual_seed(derive_seed(seed, "init"))
-    unet.add_adapter(
-        LoraConfig(
-            r=recipe.rank,
-            lora_alpha=recipe.rank,
-            init_lora_weights="gaussian",
-            target_modules=targets,
-        ),
-        adapter_name=ADAPTER,
-    )
+    trainable = _LoraWeights(unet, recipe, seed) if recipe.method == "lora" else _FullWeights(unet)
     try:
         params = [p for p in unet.parameters() if p.requires_grad]
         for param in params:  # trainable weights in float32 even when the model is half
@@ -134,7 +127,7 @@ def train_lora(
         )
         scheduler = DDPMScheduler.from_config(model.pipe.scheduler.config)
         result = TrainResult(state={})
-        start = _resume(checkpoint, fingerprint, unet, optimizer, result, set_peft_model_state_dict)
+        start = _resume(checkpoint, fingerprint, trainable, optimizer, result)
         parts = [
             (example, _latent_distribution(model, example.images, recipe.resolution))
             for example in ([instance, prior] if prior else [instance])
@@ -155,17 +148,83 @@ def train_lora(
             result.losses.append(round(value, 6))
             done = step + 1
             if done % recipe.checkpoint_every == 0 and done < recipe.steps:
-                _save_checkpoint(checkpoint, fingerprint, done, unet, optimizer, result)
+                _save_checkpoint(checkpoint, fingerprint, done, trainable, optimizer, result)
         unet.eval()
-        peft_state = get_peft_model_state_dict(unet, adapter_name=ADAPTER)
-        result.state = {
-            k: v.detach().to("cpu", torch.float32).contiguous()
-            for k, v in convert_state_dict_to_diffusers(peft_state).items()
-        }
+        result.state = trainable.result()
         checkpoint.unlink(missing_ok=True)
         return result
     finally:
-        unet.delete_adapters(ADAPTER)
+        trainable.restore()
+
+
+class _LoraWeights:
+    """A fresh LoRA adapter on the UNet's attention projections."""
+
+    def __init__(self, unet: Any, recipe: Recipe, seed: int) -> None:
+        import torch
+        from peft import LoraConfig
+
+        self.unet = unet
+        unet.requires_grad_(False)
+        torch.manual_seed(derive_seed(seed, "init"))
+        unet.add_adapter(
+            LoraConfig(
+                r=recipe.rank,
+                lora_alpha=recipe.rank,
+                init_lora_weights="gaussian",
+                target_modules=[t for t in TARGET_MODULES if _has_module(unet, t)],
+            ),
+            adapter_name=ADAPTER,
+        )
+
+    def state(self) -> dict[str, Any]:
+        from peft.utils import get_peft_model_state_dict
+
+        return get_peft_model_state_dict(self.unet, adapter_name=ADAPTER)  # type: ignore[no-any-return]
+
+    def load(self, state: dict[str, Any]) -> None:
+        from peft.utils import set_peft_model_state_dict
+
+        set_peft_model_state_dict(self.unet, state, adapter_name=ADAPTER)
+
+    def result(self) -> dict[str, Any]:
+        import torch
+        from diffusers.utils import convert_state_dict_to_diffusers
+
+        return {
+            k: v.detach().to("cpu", torch.float32).contiguous()
+            for k, v in convert_state_dict_to_diffusers(self.state()).items()
+        }
+
+    def restore(self) -> None:
+        self.unet.delete_adapters(ADAPTER)
+
+
+class _FullWeights:
+    """Every UNet weight, trained in float32; the base weights wait on the CPU to be restored."""
+
+    def __init__(self, unet: Any) -> None:
+        self.unet, self.dtype = unet, unet.dtype
+        self.base = {k: v.detach().to("cpu", copy=True) for k, v in unet.state_dict().items()}
+        unet.requires_grad_(True)
+
+    def state(self) -> dict[str, Any]:
+        return dict(self.unet.state_dict())
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.unet.load_state_dict(state)
+
+    def result(self) -> dict[str, Any]:
+        # copies: restore() overwrites the live tensors in place
+        return {k: v.detach().to("cpu", self.dtype, copy=True) for k, v in self.state().items()}
+
+    def restore(self) -> None:
+        self.unet.requires_grad_(False)
+        self.unet.to(self.dtype)
+        self.unet.load_state_dict(self.base)
+
+
+_Trainable = _LoraWeights | _FullWeights
 
 
 def _has_module(unet: Any, suffix: str) -> bool:
@@ -239,10 +298,9 @@ def _step_loss(
 def _resume(
     checkpoint: Path,
     fingerprint: str,
-    unet: Any,
+    trainable: _Trainable,
     optimizer: Any,
     result: TrainResult,
-    set_state: Callable[..., Any],
 ) -> int:
     """The step to start from: 0, or the checkpoint's when it belongs to this training."""
     import torch
@@ -252,7 +310,7 @@ def _resume(
     saved = torch.load(io.BytesIO(checkpoint.read_bytes()), weights_only=True)
     if saved.get("fingerprint") != fingerprint:
         return 0
-    set_state(unet, saved["lora"], adapter_name=ADAPTER)
+    trainable.load(saved["weights"])
     optimizer.load_state_dict(saved["optimizer"])
     result.losses = list(saved["losses"])
     result.resumed_from = int(saved["step"])
@@ -260,17 +318,21 @@ def _resume(
 
 
 def _save_checkpoint(
-    checkpoint: Path, fingerprint: str, step: int, unet: Any, optimizer: Any, result: TrainResult
+    checkpoint: Path,
+    fingerprint: str,
+    step: int,
+    trainable: _Trainable,
+    optimizer: Any,
+    result: TrainResult,
 ) -> None:
     import torch
-    from peft.utils import get_peft_model_state_dict
 
     buffer = io.BytesIO()
     torch.save(
         {
             "fingerprint": fingerprint,
             "step": step,
-            "lora": get_peft_model_state_dict(unet, adapter_name=ADAPTER),
+            "weights": trainable.state(),
             "optimizer": optimizer.state_dict(),
             "losses": result.losses,
         },
