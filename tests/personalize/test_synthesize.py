@@ -196,3 +196,17 @@ def test_contrastive_lora_example_trains_on_the_export(built: Path, tmp_path: Pa
     assert lines[-1].startswith("final loss ") and math.isfinite(float(lines[-1].split()[-1]))
     assert sum(line.startswith("step ") for line in lines) == 2
     assert (tmp_path / "lora/adapter_model.safetensors").is_file()
+
+
+def test_the_build_report_shows_the_similarity_distribution(built: Path) -> None:
+    from nearid_data.report.collect import collect
+    from nearid_data.report.command import charts
+
+    report = collect(built)
+    kept = report.positive_similarity["kept"]
+    scored = [
+        s["json"]["similarity"] for s in _samples(built / "synthesize") if "similarity" in s["json"]
+    ]
+    assert sorted(kept) == sorted(round(v, 6) for v in scored) and len(kept) == 4
+    titles = [title for title, png in charts(report) if png.startswith(b"\x89PNG")]
+    assert "synthetic positives: similarity to the references" in titles
