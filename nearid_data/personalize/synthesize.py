@@ -88,7 +88,6 @@ class SynthesizeConfig(StageConfig):
     guidance: float = Field(5.0, ge=0)
     steps: int = Field(50, ge=1)
     negative_prompt: str = ""
-    generate_batch: int = Field(4, ge=1)
     backgrounds: Literal["generated", "real"] = "generated"
     background_prompts: list[str] = Field(default_factory=lambda: list(DEFAULT_SCENES))
     background_dir: str | None = None
@@ -252,7 +251,7 @@ class SynthesizeStage(Stage):
 
     def _generate(self, plan: Sequence[tuple[str, int]]) -> list[np.ndarray]:
         images: list[np.ndarray] = []
-        size = self.config.generate_batch
+        size = self.config.batch_size  # images per pipeline call
         for start in range(0, len(plan), size):
             chunk = plan[start : start + size]
             images += self.model.generate(

@@ -210,3 +210,18 @@ def test_the_build_report_shows_the_similarity_distribution(built: Path) -> None
     assert sorted(kept) == sorted(round(v, 6) for v in scored) and len(kept) == 4
     titles = [title for title, png in charts(report) if png.startswith(b"\x89PNG")]
     assert "synthetic positives: similarity to the references" in titles
+
+
+def test_synthesize_rerun_gives_the_same_bytes(built: Path, tmp_path: Path, tiny_sd: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(built, copy)
+    before = {
+        p.relative_to(copy): p.read_bytes() for p in sorted((copy / "synthesize").rglob("*.tar"))
+    }
+    build(pipeline(tiny_sd, synthesize=True), out=copy, stage="synthesize", force=True)
+    after = {
+        p.relative_to(copy): p.read_bytes() for p in sorted((copy / "synthesize").rglob("*.tar"))
+    }
+    assert before and after == before
