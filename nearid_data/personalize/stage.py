@@ -111,7 +111,7 @@ class PersonalizeStage(Stage):
             dtype=config.dtype,
             device=self.ctx.device,
         )
-        self.resolution = config.resolution or (1024 if self.model.family == "sdxl" else 512)
+        self.resolution = config.resolution or self.model.native_resolution
         self.rows_by_key = {row.key: row for row in self.upstream_catalog.rows}
 
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:

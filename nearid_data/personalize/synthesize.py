@@ -50,7 +50,6 @@ from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, meta, slug
 from nearid_data.seeding import derive_seed, rng_for
 from nearid_data.segment.masks import bbox
 
-KINDS = ("real", "synthetic_positive", "synthetic_negative", "cut_paste")
 _TAGS = {
     "synthetic_positive": ("pos", 1000),
     "synthetic_negative": ("neg", 2000),
@@ -179,7 +178,7 @@ class SynthesizeStage(Stage):
             dtype=personalize.dtype,
             device=self.ctx.device,
         )
-        self.resolution = personalize.resolution or (1024 if self.model.family == "sdxl" else 512)
+        self.resolution = personalize.resolution or self.model.native_resolution
         self.embedder = None
         if self.config.embedder is not None:
             self.embedder = build_backend(
@@ -200,8 +199,6 @@ class SynthesizeStage(Stage):
 
     # -- one identity ----------------------------------------------------------------------------
     def _identity(self, identity: str, samples: list[Sample]) -> Iterator[Outcome]:
-        if any("personalize" not in meta(s) for s in samples):
-            raise NearidError(f"{identity}: no 'personalize' record; run 'personalize' first")
         references = [s for s in samples if meta(s)["personalize"]["reference"]]
         for sample in samples:
             if meta(sample)["personalize"]["reference"]:

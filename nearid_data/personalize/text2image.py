@@ -91,6 +91,11 @@ class TextToImage:
         }
 
     @property
+    def native_resolution(self) -> int:
+        """The size the family was trained at: 512 for SD 1.x, 1024 for SDXL."""
+        return 1024 if self.family == "sdxl" else 512
+
+    @property
     def unet(self) -> Any:
         return self.pipe.unet
 
