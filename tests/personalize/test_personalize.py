@@ -17,6 +17,7 @@ from nearid_data.personalize.text2image import TextToImage
 from tests.personalize.helpers import adapters, build, pipeline, rows
 
 
+@pytest.mark.slow
 def test_killed_identity_resumes_from_its_checkpoint_to_the_same_adapter(
     tmp_path: Path, tiny_sd: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
