@@ -19,5 +19,8 @@ STAGES: Registry[Stage] = Registry(
         "export-nearid": "nearid_data.export.nearid_arrow:NearidArrowStage",
         "export-pods": "nearid_data.export.pods_folders:PodsFoldersStage",
         "windows": "nearid_data.windows.stage:WindowsStage",
+        "personalize": "nearid_data.personalize.stage:PersonalizeStage",
+        "synthesize": "nearid_data.personalize.synthesize:SynthesizeStage",
+        "export-synthetic": "nearid_data.export.pods_synthetic:SyntheticExportStage",
     },
 )

@@ -93,6 +93,8 @@ class BuildReport:
     sheets: dict[str, list[SheetRow]] = field(default_factory=dict)  # category -> rows
     qa: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # generator -> figure
     mask_areas: list[float] = field(default_factory=list)
+    # synthesize: the similarity of each scored synthetic positive, by status (kept, rejected)
+    positive_similarity: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,8 @@ def collect(directory: Path, per_category: int = 4) -> BuildReport:
         )  # fmt: skip
         report.rejections.extend(_rejections(stage, by_name))
         for row in stage.rows():
+            if summary.stage == "synthesize" and isinstance(row.qa.get("similarity"), float):
+                report.positive_similarity.setdefault(row.status, []).append(row.qa["similarity"])
             if row.status != "kept":
                 continue
             for name, figures in row.qa.items():

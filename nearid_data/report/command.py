@@ -85,4 +85,7 @@ def charts(report: BuildReport) -> list[tuple[str, bytes]]:
     if report.mask_areas:
         title = "subject mask area of the views segment kept"
         drawn.append((title, histograms(title, {"area": report.mask_areas})))
+    if report.positive_similarity:
+        title = "synthetic positives: similarity to the references"
+        drawn.append((title, histograms(title, report.positive_similarity)))
     return drawn

@@ -12,5 +12,6 @@ EMBEDDERS: Registry[Embedder] = Registry(
         "clip": "nearid_data.evaluate.embedders.clip:ClipEmbedder",
         "siglip": "nearid_data.evaluate.embedders.siglip:SiglipEmbedder",
         "dinov2": "nearid_data.evaluate.embedders.dinov2:Dinov2Embedder",
+        "dreamsim": "nearid_data.evaluate.embedders.dreamsim:DreamSimEmbedder",
     },
 )
