@@ -221,20 +221,32 @@ class CutPasteGenerator(Generator):
             self.config.inpaint_radius,
             _INPAINT_FLAGS[self.config.fill],
         )
-        # The fill shows only where the donor does not cover the region (the composite below puts
-        # the donor over it); it is drawn from the background around the region, never from the
-        # reference subject inside it.
-        x0, y0, x1, y1 = where.donor_box
-        crop = np.ascontiguousarray(donor.image[y0:y1, x0:x1])
-        crop_mask = np.asarray(donor.mask, dtype=bool)[y0:y1, x0:x1]
-        pixels = _resize(crop, where.size)
-        canvas, pasted = filled.copy(), np.zeros(filled.shape[:2], bool)
-        canvas_view, pixels_view = _overlap(canvas, pixels, where.offset)
-        canvas_view[...] = pixels_view
-        pasted_view, mask_view = _overlap(pasted, _scaled_mask(crop_mask, where.size), where.offset)
-        pasted_view[...] = mask_view
-        # A 1-pixel inward feather antialiases the cut edge without pulling in donor background.
-        return composite(filled, canvas, pasted, feather_px=1)
+        # The fill shows only where the donor does not cover the region (the paste goes over it);
+        # it is drawn from the background around the region, never from the reference subject
+        # inside it.
+        return paste(filled, donor, donor_box=where.donor_box, size=where.size, offset=where.offset)
+
+
+def paste(
+    image: np.ndarray,
+    donor: Donor,
+    *,
+    donor_box: tuple[int, int, int, int],
+    size: tuple[int, int],
+    offset: tuple[int, int],
+) -> np.ndarray:
+    """``image`` with the donor's subject (its mask cut to ``donor_box``) resized to ``size``
+    (w, h) and placed with its top-left at ``offset`` (x, y); the part outside ``image`` is cut."""
+    x0, y0, x1, y1 = donor_box
+    crop = np.ascontiguousarray(donor.image[y0:y1, x0:x1])
+    crop_mask = np.asarray(donor.mask, dtype=bool)[y0:y1, x0:x1]
+    canvas, pasted = image.copy(), np.zeros(image.shape[:2], bool)
+    canvas_view, pixels_view = _overlap(canvas, _resize(crop, size), offset)
+    canvas_view[...] = pixels_view
+    pasted_view, mask_view = _overlap(pasted, _scaled_mask(crop_mask, size), offset)
+    pasted_view[...] = mask_view
+    # A 1-pixel inward feather antialiases the cut edge without pulling in donor background.
+    return composite(image, canvas, pasted, feather_px=1)
 
 
 def _donor(request: InpaintRequest) -> Donor:

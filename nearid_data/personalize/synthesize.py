@@ -34,8 +34,8 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from nearid_data.backend import build_backend, resolve_backend
-from nearid_data.distractors.base import Donor, InpaintRequest
-from nearid_data.distractors.cut_paste import CutPasteGenerator
+from nearid_data.distractors.base import Donor
+from nearid_data.distractors.cut_paste import paste
 from nearid_data.engine.atomic import write_json_atomic
 from nearid_data.engine.manifest import manifest_path, read_manifest, tar_path
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, WorkUnit
@@ -187,7 +187,6 @@ class SynthesizeStage(Stage):
                 where=f"stages.{self.name}.embedder",
                 device=self.ctx.device,
             )
-        self.paster = CutPasteGenerator(CutPasteGenerator.Config())
 
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
         upstream_dir = self.ctx.stage_dir(self.ctx.upstream or "")
@@ -328,27 +327,21 @@ class SynthesizeStage(Stage):
             image, mask = decode_png(reference["image.png"]), decode_mask_png(reference["mask.png"])
             background, source = self._background(identity, index, rng)
             box, scale = _paste_box(mask, background.shape[:2], self.config.paste_scale, rng)
-            subject_box = np.zeros(background.shape[:2], bool)
             x0, y0, x1, y1 = box
-            subject_box[y0:y1, x0:x1] = True
-            request = InpaintRequest(
-                key=reference[KEY_FIELD],
-                image=background,
-                mask=np.zeros(background.shape[:2], bool),  # nothing of the background is removed
-                subject_mask=subject_box,
-                prompt="",
-                negative_prompt="",
-                seed=0,
-                donor=Donor(identity, reference[KEY_FIELD], image, mask),
+            pasted = paste(
+                background,
+                Donor(identity, reference[KEY_FIELD], image, mask),
+                donor_box=bbox(mask) or (0, 0, mask.shape[1], mask.shape[0]),
+                size=(x1 - x0, y1 - y0),
+                offset=(x0, y0),
             )
-            pasted = self.paster.generate([request])[0]
-            paste = {
+            record = {
                 "reference_key": reference[KEY_FIELD],
                 "box": list(box),
                 "scale": round(scale, 6),
                 "background": source,
             }
-            yield Kept(_synthetic(base, "cut_paste", index, pasted, cut_paste=paste))
+            yield Kept(_synthetic(base, "cut_paste", index, pasted, cut_paste=record))
 
     def _background(
         self, identity: str, index: int, rng: np.random.Generator

@@ -23,7 +23,6 @@ from nearid_data.sources.formats import (
     DatasetConfig,
     DatasetSource,
     decode_record,
-    read_file,
     read_json,
 )
 
@@ -101,9 +100,7 @@ class HistorySource(DatasetSource):
         ]
 
     def load(self, item: SourceItem) -> SourceRecord:
-        return decode_record(
-            read_file(self.root / item.ref["path"]), max_pixels=self.config.max_pixels
-        )
+        return decode_record(self.read_file(item.ref["path"]), max_pixels=self.config.max_pixels)
 
     def extras_file(self, name: str, notes: list[str], missing: str) -> Path | None:
         """The benchmark file ``name`` (in ``extras`` or the root), or None with ``missing`` noted."""

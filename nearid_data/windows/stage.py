@@ -50,7 +50,7 @@ class WindowsConfig(StageConfig):
     stride: int = Field(1, ge=1)
     min_sequence_length: int | None = Field(None, ge=2)
     """Users with fewer usable interactions are left out (default: num_interactions + 1)."""
-    min_score: float | None = None
+    min_score: float | None = Field(None, ge=0)
     """FLICKR-AES: keep only the items a worker scored at least this."""
     split_by: Literal["user", "time"] = "user"
     fractions: dict[str, float] = Field(

@@ -155,7 +155,7 @@ def test_clip_scorer_gives_unit_image_and_text_vectors(tmp_path: Path) -> None:
 
 
 def test_clip_scorer_missing_model_says_how_to_fetch_it(tmp_path: Path) -> None:
-    with pytest.raises(NearidError, match="hf download"):
+    with pytest.raises(NearidError, match="no such local path"):
         ClipScorer(str(tmp_path / "nope"), device="cpu", batch_size=2)
 
 
