@@ -22,6 +22,7 @@ from nearid_data.segment.inference import (
     SamSettings,
     best_mask,
     checkpoint_file,
+    finite,
     in_batches,
     prompt_box,
     torch_dtype,
@@ -112,6 +113,7 @@ class SamSegmenter(Segmenter):
             dense_prompt_embeddings=dense,
             multimask_output=self.config.multimask,
         )
+        finite("SAM", mask_logits=low_res, iou_scores=iou)
         masks = sam.postprocess_masks(low_res, input_size=input_size, original_size=size)
         return best_mask((masks[0] > sam.mask_threshold).cpu().numpy(), iou[0].cpu().numpy())
 

@@ -157,3 +157,30 @@ def test_sdpa_attention_gives_the_same_masks(checkpoint: Path) -> None:
     for a, b in zip(eager, fused, strict=True):
         assert (a.mask != b.mask).mean() < 1e-3
         assert a.score == pytest.approx(b.score, abs=1e-4)
+
+
+def test_bfloat16_image_encoder_runs_on_cpu_and_agrees_with_float32(checkpoint: Path) -> None:
+    import torch
+
+    half = segmenter(checkpoint, dtype="bfloat16")
+    assert next(half.sam.image_encoder.parameters()).dtype == torch.bfloat16
+    assert next(half.sam.mask_decoder.parameters()).dtype == torch.float32
+    full = segmenter(checkpoint).segment(images(), BOXES)
+    for a, b in zip(half.segment(images(), BOXES), full, strict=True):
+        assert a.mask.shape == b.mask.shape
+        assert (a.mask != b.mask).mean() < 0.05
+
+
+def test_nan_mask_logits_are_rejected_not_turned_into_masks(checkpoint: Path) -> None:
+    from nearid_data.errors import Rejection
+
+    sam = segmenter(checkpoint)
+
+    def poison(_module, _inputs, outputs):
+        low_res, iou = outputs
+        return low_res.clone().fill_(float("nan")), iou
+
+    sam.sam.mask_decoder.register_forward_hook(poison)
+    with pytest.raises(Rejection) as error:
+        sam.segment(images()[:1], BOXES[:1])
+    assert error.value.reason == "non_finite_output"
