@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +185,21 @@ def test_nan_mask_logits_are_rejected_not_turned_into_masks(checkpoint: Path) ->
     with pytest.raises(Rejection) as error:
         sam.segment(images()[:1], BOXES[:1])
     assert error.value.reason == "non_finite_output"
+
+
+def test_a_torchvision_built_for_another_torch_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import torch
+
+    from nearid_data.segment import sam
+
+    def mismatched(module: str, *, extra: str):
+        if module == "segment_anything":
+            raise RuntimeError("operator torchvision::nms does not exist")
+        return importlib.import_module(module)
+
+    monkeypatch.setattr(sam, "import_optional", mismatched)
+    with pytest.raises(NearidError, match=r"torchvision .* does not fit torch") as error:
+        segmenter(tmp_path / "unused.pth")
+    assert torch.__version__ in str(error.value) and "nearid-data[sam]" in str(error.value)
