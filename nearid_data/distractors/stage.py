@@ -192,14 +192,13 @@ class DistractorsStage(Stage):
             except Rejection as rejection:
                 view.last = rejection
         outputs = generator.generate([request for _, request, _ in ready]) if ready else []
-        retry = []
-        painted = []
+        retry: list[_Pending] = []
+        painted: list[tuple[tuple[_Pending, InpaintRequest, Concept], np.ndarray]] = []
         for item, output in zip(ready, outputs, strict=True):
-            if isinstance(output, Rejection):
-                if self._failed(item[0], output):
-                    retry.append(item[0])
-            else:
+            if not isinstance(output, Rejection):
                 painted.append((item, output))
+            elif self._failed(item[0], output):
+                retry.append(item[0])
         ready = [item for item, _ in painted]
         distractors = [
             composite(view.image, output, view.region, feather_px=self.config.feather_px)
