@@ -310,6 +310,8 @@ class DiffusersInpaintGenerator(Generator):
 
     def _check_before_load(self, diffusers: Any) -> None:
         """What the pipeline would reject only after its weights loaded, checked now."""
+        if self.config.cpu_offload and self.device == "cpu":
+            raise NearidError("cpu_offload moves models onto an accelerator; the device is cpu")
         scheduler = self.config.scheduler
         if scheduler != "default" and not isinstance(getattr(diffusers, scheduler, None), type):
             raise NearidError(f"scheduler {scheduler!r} is not a diffusers scheduler class")

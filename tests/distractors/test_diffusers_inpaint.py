@@ -363,6 +363,8 @@ def test_configs_the_pipeline_would_refuse_fail_before_any_weights_load() -> Non
         SdInpaintGenerator(SdInpaintGenerator.Config(model=missing, scheduler="NoSuchScheduler"))
     with pytest.raises(NearidError, match="always uses torch SDPA"):
         SdInpaintGenerator(SdInpaintGenerator.Config(model=missing, attention="flash"))
+    with pytest.raises(NearidError, match="cpu_offload"):
+        SdInpaintGenerator(SdInpaintGenerator.Config(model=missing, cpu_offload=True))
     with pytest.raises(NearidError, match="is not one of"):
         FluxFillGenerator(FluxFillGenerator.Config(model=missing, attention="no_such_kernel"))
 
