@@ -139,7 +139,7 @@ def segment_case(segmenter: str) -> Builder:
         if segmenter == "sam":
             spec = {"name": "sam", "kind": "vit_b", "checkpoint": str(sam_vit_b(work, device))}
         else:
-            spec = {"name": "sam_hf", "model": str(sam_hf_vit_b(work / "sam_hf", device))}
+            spec = {"name": "sam-hf", "model": str(sam_hf_vit_b(work / "sam_hf", device))}
         if args.dtype:
             spec["dtype"] = args.dtype
         detector = {"name": "gdino", "model": str(gdino), "box_threshold": 0.0}
