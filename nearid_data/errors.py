@@ -53,7 +53,10 @@ def is_backend_failure(exc: BaseException) -> bool:
 
 def input_failure(exc: Exception, reason: str) -> Rejection:
     """``exc``, raised while working on one input, as that input's rejection with ``reason``;
-    a backend failure is raised again instead."""
+    a backend failure is raised again instead, and a rejection the backend raised keeps its own
+    reason (``non_finite_output``, ``flat_output``)."""
+    if isinstance(exc, Rejection):
+        return exc
     if is_backend_failure(exc):
         raise exc
     return Rejection(reason, f"{type(exc).__name__}: {exc}"[:500])

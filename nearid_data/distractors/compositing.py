@@ -3,7 +3,8 @@
 ``composite`` puts a generator's output back onto the reference so that every pixel outside the
 editable region is bit-identical to the reference, whatever the generator did there. Feathering
 blends only inward, so the guarantee holds with a soft seam too. ``measure`` computes the figures
-the stage records and thresholds on.
+the stage records and thresholds on. ``unusable_output`` judges a model's raw float output before
+it is clipped and cast to bytes, where a NaN would turn into black and pass as a change.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from nearid_data.errors import Rejection
 from nearid_data.segment.masks import erode
 
 # A region pixel counts as changed when some channel moved by more than this (0-255 scale): above
@@ -21,6 +23,11 @@ CHANGED_THRESHOLD = 16
 # Width in pixels of the band just inside the region boundary where the seam figure is taken; the
 # 3x3 gradient of a pixel in this band straddles the boundary.
 SEAM_BAND_PX = 2
+# A painted region is flat when no channel's standard deviation over it reaches this (0-1 scale,
+# about 1.5 levels of 255), and black when its mean is below BLACK_MEAN (about 3 levels): what a
+# collapsed sample or an fp16 overflow decodes to, never a subject.
+FLAT_STD = 1.5 / 255
+BLACK_MEAN = 3.0 / 255
 
 
 def inward_alpha(region: np.ndarray, pixels: int) -> np.ndarray:
@@ -92,6 +99,27 @@ def measure(reference: np.ndarray, distractor: np.ndarray, region: np.ndarray) -
         inside_changed_fraction=float((inside.max(axis=1) > CHANGED_THRESHOLD).mean()),
         seam_gradient=float(seam.mean()) if seam.size else 0.0,
     )
+
+
+def unusable_output(painted: np.ndarray, region: np.ndarray) -> Rejection | None:
+    """Why a model's raw output (float RGB (H, W, 3), nominally in [0, 1]) is unusable inside
+    ``region`` (bool (H, W)): ``non_finite_output`` for NaN or infinity anywhere, ``flat_output``
+    for a near-constant or near-black region. None when it is usable."""
+    if not np.isfinite(painted).all():
+        bad = int((~np.isfinite(painted)).any(axis=-1).sum())
+        return Rejection(
+            "non_finite_output", f"{bad} pixels of the model output are NaN or infinite"
+        )
+    inside = np.asarray(painted, dtype=np.float64)[np.asarray(region, dtype=bool)]
+    if inside.size == 0:
+        return None
+    spread, mean = float(inside.std(axis=0).max()), float(inside.mean())
+    if spread < FLAT_STD or mean < BLACK_MEAN:
+        return Rejection(
+            "flat_output",
+            f"painted region is flat or black: std {spread * 255:.2f}, mean {mean * 255:.2f} (of 255)",
+        )
+    return None
 
 
 def _gradient_magnitude(image: np.ndarray) -> np.ndarray:

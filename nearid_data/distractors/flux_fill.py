@@ -4,7 +4,8 @@ Differences from the UNet pipelines: ``guidance`` is FLUX's distilled guidance e
 30), not classifier-free guidance, so there is one transformer pass per step and no negative prompt
 (``negative_prompt`` must stay empty; requests' negative prompts are ignored). ``strength`` exists
 but NearID used the default 1.0. Prompt embeddings (T5 sequence + pooled CLIP) are cached per
-prompt like the others. Defaults to bfloat16 on CUDA, as FLUX is trained.
+prompt like the others. Defaults to bfloat16 on CUDA, as FLUX is trained. FLUX counts steps its
+own way: it skips ``int(steps - steps * strength)`` of them, so 30 steps at 0.99 run all 30.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ class FluxFillConfig(DiffusionConfig):
     resolution: int = Field(1024, ge=16)
     steps: int = Field(50, ge=1)
     guidance: float = Field(30.0, ge=0.0)
-    max_sequence_length: PositiveInt = 512
+    # FluxFillPipeline.check_inputs refuses more than 512 T5 tokens, but only at the first image.
+    max_sequence_length: PositiveInt = Field(512, le=512)
+
+    def steps_run(self) -> int:
+        return self.steps - int(max(self.steps - self.steps * self.strength, 0))
 
     @field_validator("negative_prompt")
     @classmethod
@@ -37,6 +42,7 @@ class FluxFillGenerator(DiffusersInpaintGenerator):
     denoiser: ClassVar[str] = "transformer"
     cuda_dtype: ClassVar[str] = "bfloat16"
     uses_negative_prompt: ClassVar[bool] = False
+    attention_backends: ClassVar[bool] = True
 
     config: FluxFillConfig
 

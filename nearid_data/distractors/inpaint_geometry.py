@@ -7,6 +7,10 @@ working size of about ``resolution``² pixels with the region's aspect ratio, bo
 multiples of 8x the VAE scale factor (64 for SD, SDXL and FLUX: the latent grid then stays
 divisible through every down block), painted, and resized back. Outside the region the output is
 the input, bit for bit; inside it is the raw painted image (the stage composites and runs QA).
+
+Bucketed sizes: with ``bucketed=True`` the region's aspect ratio first snaps to the nearest of
+``ASPECT_BUCKETS``, so all working sizes at one resolution come from a fixed set of nine
+(``bucket_sizes``) and a compiled denoiser is traced for each at most once, whatever the crops.
 """
 
 from __future__ import annotations
@@ -58,18 +62,36 @@ def _place(lo: int, hi: int, size: int, limit: int) -> int:
     return min(max((lo + hi - size) // 2, 0), limit - size)
 
 
-def working_size(width: int, height: int, *, resolution: int, multiple: int) -> tuple[int, int]:
-    """(width, height) of about ``resolution``² pixels with the aspect of ``width x height``.
+# Width:height ratios bucketed working sizes snap to (nearest in log ratio); wider regions squeeze.
+ASPECT_BUCKETS = (1 / 2, 9 / 16, 2 / 3, 3 / 4, 1.0, 4 / 3, 3 / 2, 16 / 9, 2.0)
+
+
+def working_size(
+    width: float, height: float, *, resolution: int, multiple: int, bucketed: bool = False
+) -> tuple[int, int]:
+    """(width, height) of about ``resolution``² pixels with the aspect of ``width x height``
+    (with ``bucketed``: of the nearest ``ASPECT_BUCKETS`` ratio).
 
     Each side is a multiple of ``multiple`` and at most ``2 * resolution``, so an extreme aspect
     ratio cannot blow up the working size (it gets squeezed instead).
     """
+    if bucketed:
+        ratio = width / height
+        width, height = min(ASPECT_BUCKETS, key=lambda bucket: abs(math.log(ratio / bucket))), 1.0
     scale = resolution / math.sqrt(width * height)
 
-    def side(length: int) -> int:
+    def side(length: float) -> int:
         return min(max(multiple, round(length * scale / multiple) * multiple), 2 * resolution)
 
     return side(width), side(height)
+
+
+def bucket_sizes(*, resolution: int, multiple: int) -> list[tuple[int, int]]:
+    """Every working size ``bucketed=True`` can give at ``resolution``."""
+    return [
+        working_size(ratio, 1.0, resolution=resolution, multiple=multiple)
+        for ratio in ASPECT_BUCKETS
+    ]
 
 
 def _resize(array: np.ndarray, width: int, height: int, *, grow: int, shrink: int) -> np.ndarray:

@@ -3,7 +3,8 @@
 For each generator and view: choose the near-identity concept (a sibling identity of the same
 category, a perturbed description, or a user prompt), paint it into the dilated subject mask,
 composite the reference back outside that mask (the background stays bit-identical whatever the
-generator did), measure, and retry with a new seed when QA fails. A view is kept only when every
+generator did), measure, and retry with a new seed when QA fails or the generator rejects its own
+output (``non_finite_output``, ``flat_output``); the record lists the failed attempts' reasons. A view is kept only when every
 generator produced a passing distractor, so generator outputs stay index-aligned.
 """
 
@@ -96,6 +97,7 @@ class _Pending:
     subject: np.ndarray
     attempt: int = 0
     last: Rejection | None = None
+    failures: list[str] = field(default_factory=list)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     pngs: dict[str, bytes] = field(default_factory=dict)
 
@@ -166,7 +168,7 @@ class DistractorsStage(Stage):
         for gid, generator in self.generators.items():
             pending = [v for v in views if id(v) not in failed]
             for view in pending:
-                view.attempt, view.last = 0, None
+                view.attempt, view.last, view.failures = 0, None, []
             while pending:
                 pending = self._attempt(gid, generator, pending)
             for view in views:
@@ -190,12 +192,19 @@ class DistractorsStage(Stage):
             except Rejection as rejection:
                 view.last = rejection
         outputs = generator.generate([request for _, request, _ in ready]) if ready else []
+        retry: list[_Pending] = []
+        painted: list[tuple[tuple[_Pending, InpaintRequest, Concept], np.ndarray]] = []
+        for item, output in zip(ready, outputs, strict=True):
+            if not isinstance(output, Rejection):
+                painted.append((item, output))
+            elif self._failed(item[0], output):
+                retry.append(item[0])
+        ready = [item for item, _ in painted]
         distractors = [
             composite(view.image, output, view.region, feather_px=self.config.feather_px)
-            for (view, _, _), output in zip(ready, outputs, strict=True)
+            for (view, _, _), output in painted
         ]
         similarities = self._crop_similarities([view for view, _, _ in ready], distractors)
-        retry = []
         for (view, request, concept), distractor, similarity in zip(
             ready, distractors, similarities, strict=True
         ):
@@ -209,14 +218,22 @@ class DistractorsStage(Stage):
                 self._check(figures)
                 generator.check(figures)
             except Rejection as rejection:
-                view.last = rejection
-                view.attempt += 1
-                if view.attempt <= self.config.retries:
+                if self._failed(view, rejection):
                     retry.append(view)
                 continue
             view.pngs[gid] = encode_png(distractor)
-            view.records[gid] = self._record(generator, request, concept, view, figures)
+            view.records[gid] = {
+                **self._record(generator, request, concept, view, figures),
+                **generator.request_record(request),
+            }
         return retry
+
+    def _failed(self, view: _Pending, rejection: Rejection) -> bool:
+        """Count a failed attempt; whether the view gets another."""
+        view.last = rejection
+        view.failures.append(rejection.reason)
+        view.attempt += 1
+        return view.attempt <= self.config.retries
 
     def _request(
         self, gid: str, generator: Generator, view: _Pending
@@ -329,6 +346,7 @@ class DistractorsStage(Stage):
             "donor_key": request.donor.key if request.donor else None,
             "seed": request.seed,
             "attempt": view.attempt,
+            "failed_attempts": list(view.failures),
             "feather_px": self.config.feather_px,
             "dilate_px": meta(view.sample).get("segment", {}).get("dilate_px"),
             "qa": figures,

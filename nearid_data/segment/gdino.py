@@ -11,6 +11,7 @@ from nearid_data.segment.base import Box, Detector
 from nearid_data.segment.boxes import grounding_text
 from nearid_data.segment.inference import (
     GroundingSettings,
+    finite,
     in_batches,
     model_inputs,
     to_boxes,
@@ -61,6 +62,9 @@ class GdinoDetector(Detector):
         inputs = model_inputs(batch, self.device, self.dtype)
         with self._torch.inference_mode():
             outputs = self.model(**inputs)
+        finite(
+            "GroundingDINO", masked=["logits"], logits=outputs.logits, pred_boxes=outputs.pred_boxes
+        )
         # Post-process in float32: half precision cannot hold pixel coordinates past 2048 exactly.
         outputs.logits = outputs.logits.float()
         outputs.pred_boxes = outputs.pred_boxes.float()

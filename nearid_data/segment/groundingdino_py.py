@@ -21,6 +21,7 @@ from nearid_data.segment.boxes import grounding_text
 from nearid_data.segment.inference import (
     GroundingSettings,
     checkpoint_file,
+    finite,
     in_batches,
     to_boxes,
     torch_dtype,
@@ -126,6 +127,12 @@ class GroundingDinoPyDetector(Detector):
         half = self.dtype != torch.float32
         with torch.inference_mode(), torch.autocast(device_type, self.dtype, enabled=half):
             outputs = self.model(samples, captions=captions)
+        finite(
+            "GroundingDINO",
+            masked=["logits"],
+            logits=outputs["pred_logits"],
+            pred_boxes=outputs["pred_boxes"],
+        )
         probs = outputs["pred_logits"].float().sigmoid().cpu()
         boxes = outputs["pred_boxes"].float().cpu()
         return [

@@ -1,6 +1,12 @@
 """What the segment stage's model backends share: common settings, dtype and batching, checkpoint
 files, and turning raw model outputs into ``Box`` lists and ``MaskPrediction`` s.
 
+Broken outputs are refused here, not passed on as masks: ``finite`` raises a ``non_finite_output``
+rejection for NaN or infinite logits, boxes or scores (half-precision overflow), and ``best_mask``
+a ``flat_output`` one for a mask of every pixel (saturated logits). An empty mask is left to the
+stage (``empty_mask``): a subject may simply not be there. The rejections are raised from the
+backend's batch call; the stage narrows a failing batch down to its input.
+
 Nothing here imports torch: functions that need it take it (or its tensors) from the backend, which
 imported it through ``import_optional``.
 """
@@ -16,7 +22,7 @@ import numpy as np
 from pydantic import Field
 
 from nearid_data.backend import BackendConfig
-from nearid_data.errors import NearidError
+from nearid_data.errors import NearidError, Rejection
 from nearid_data.segment.base import Box, MaskPrediction
 
 A = TypeVar("A")
@@ -117,10 +123,36 @@ def prompt_box(box: Box | None, size: tuple[int, int]) -> list[float]:
     return [float(v) for v in box.xyxy]
 
 
+def finite(model: str, *, masked: Sequence[str] = (), **outputs: Any) -> None:
+    """Raise ``non_finite_output`` when an output tensor of ``model`` holds NaN or infinity.
+
+    The outputs named in ``masked`` may hold -inf: the model writes it on purpose where a position
+    does not exist (GroundingDINO's logits for text tokens past the caption).
+    """
+    broken = [
+        name
+        for name, tensor in outputs.items()
+        if bool(tensor.isnan().any())
+        or bool((tensor == float("inf")).any())
+        or (name not in masked and bool((tensor == float("-inf")).any()))
+    ]
+    if broken:
+        raise Rejection(
+            "non_finite_output",
+            f"{model} {', '.join(broken)} hold NaN or infinity (numeric overflow: "
+            "dtype float32 or bfloat16 avoids float16's range)",
+        )
+
+
 def best_mask(masks: np.ndarray, scores: np.ndarray) -> MaskPrediction:
     """Of SAM's candidate masks (K, H, W) the one with the highest predicted IoU (K scores)."""
+    if not np.isfinite(scores).all():
+        raise Rejection("non_finite_output", f"mask ratings {scores.tolist()} are not finite")
     best = int(np.argmax(scores))
-    return MaskPrediction(mask=np.asarray(masks[best], dtype=bool), score=float(scores[best]))
+    mask = np.asarray(masks[best], dtype=bool)
+    if mask.all():
+        raise Rejection("flat_output", "the mask covers every pixel of the image")
+    return MaskPrediction(mask=mask, score=float(scores[best]))
 
 
 def checkpoint_file(path: str | Path, url: str) -> Path:

@@ -3,6 +3,9 @@
 The image encoder (nearly all of SAM's work) runs on a whole batch at once; the light prompt encoder
 and mask decoder then run per image with its box. Pre- and post-processing are ``SamPredictor``'s,
 so a mask equals what ``SamPredictor.predict(box=...)`` gives for the same image and box.
+
+``segment_anything`` imports torchvision, whose compiled operators exist only for the torch it was
+built for; the ``sam`` extra pins a matching pair, and a mismatched pair is one error naming both.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import numpy as np
 from pydantic import Field
 
 from nearid_data.backend import import_optional
+from nearid_data.errors import NearidError
 from nearid_data.segment.base import Box, MaskPrediction, Segmenter
 from nearid_data.segment.inference import (
     SamSettings,
     best_mask,
     checkpoint_file,
+    finite,
     in_batches,
     prompt_box,
     torch_dtype,
@@ -52,7 +57,7 @@ class SamSegmenter(Segmenter):
     def __init__(self, config: Config, *, device: str = "cpu") -> None:
         super().__init__(config, device=device)
         self._torch = torch = import_optional("torch", extra="models")
-        segment_anything = import_optional("segment_anything", extra="models,sam")
+        segment_anything = _import_segment_anything()
         transforms = import_optional("segment_anything.utils.transforms", extra="models")
         url = OFFICIAL_CHECKPOINTS[config.kind]
         checkpoint = checkpoint_file(config.checkpoint or f"models/{Path(url).name}", url)
@@ -112,8 +117,32 @@ class SamSegmenter(Segmenter):
             dense_prompt_embeddings=dense,
             multimask_output=self.config.multimask,
         )
+        finite("SAM", mask_logits=low_res, iou_scores=iou)
         masks = sam.postprocess_masks(low_res, input_size=input_size, original_size=size)
         return best_mask((masks[0] > sam.mask_threshold).cpu().numpy(), iou[0].cpu().numpy())
+
+
+def _import_segment_anything() -> Any:
+    try:
+        return import_optional("segment_anything", extra="models,sam")
+    except RuntimeError as exc:
+        # torchvision built for another torch fails at import: "operator torchvision::nms does
+        # not exist"
+        if "torchvision::" not in str(exc):
+            raise
+        raise NearidError(
+            f"torchvision {_version('torchvision')} does not fit torch {_version('torch')} "
+            f"({exc}); install a matching pair: pip install 'nearid-data[sam]'"
+        ) from exc
+
+
+def _version(distribution: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def _use_sdpa(torch: Any, encoder: Any) -> None:

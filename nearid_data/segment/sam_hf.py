@@ -16,6 +16,7 @@ from nearid_data.segment.base import Box, MaskPrediction, Segmenter
 from nearid_data.segment.inference import (
     SamSettings,
     best_mask,
+    finite,
     in_batches,
     model_inputs,
     prompt_box,
@@ -79,6 +80,7 @@ class SamHfSegmenter(Segmenter):
                 input_boxes=inputs["input_boxes"],
                 multimask_output=self.config.multimask,
             )
+        finite("SAM", pred_masks=outputs.pred_masks, iou_scores=outputs.iou_scores)
         # SAM pads, and crops the padding off with the resized sizes; SAM 2 resizes without padding.
         padded = "reshaped_input_sizes" in batch
         crop = {"reshaped_input_sizes": batch["reshaped_input_sizes"]} if padded else {}

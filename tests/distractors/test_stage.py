@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from nearid_data.backend import BackendConfig
 from nearid_data.build import build
+from nearid_data.distractors.base import Generator, InpaintRequest
 from nearid_data.engine.manifest import manifest_path, read_manifest, read_summary
-from nearid_data.errors import NearidError
+from nearid_data.errors import NearidError, Rejection
+from nearid_data.sample import meta
 from tests.conftest import TINY_DEMO, tiny_pipeline
 
 
@@ -96,3 +101,54 @@ def test_siblings_by_embedding_pick_the_most_similar_identity(tmp_path: Path) ->
                     if r[0].category == row.category and i != row.identity]  # fmt: skip
         best = max(siblings, key=lambda i: float(vectors[row.identity] @ vectors[i]))
         assert record["donor_identity"] == best, json.dumps(record)
+
+
+class BrokenFirstGenerator(Generator):
+    """Paints the mask white, but answers each view's first attempt with a NaN-output rejection."""
+
+    def __init__(self, config: BackendConfig, *, device: str = "cpu") -> None:
+        super().__init__(config, device=device)
+        self.seen: set[str] = set()
+
+    def generate(self, requests: Sequence[InpaintRequest]) -> list[np.ndarray | Rejection]:
+        outputs: list[np.ndarray | Rejection] = []
+        for request in requests:
+            if request.key not in self.seen:
+                self.seen.add(request.key)
+                outputs.append(Rejection("non_finite_output", "NaN in the model output"))
+            else:
+                outputs.append(
+                    np.where(request.mask[..., None], 255, request.image).astype(np.uint8)
+                )
+        return outputs
+
+
+def test_a_rejected_model_output_is_retried_with_a_new_seed_and_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nearid_data.distractors.registry import GENERATORS
+
+    target = f"{__name__}:BrokenFirstGenerator"
+    monkeypatch.setitem(GENERATORS._entries, "broken_first", target)
+    stages = {
+        "ingest": TINY_DEMO["stages"]["ingest"],
+        "segment": TINY_DEMO["stages"]["segment"],
+        "distractors": {"generators": [{"name": "broken_first"}], "retries": 1},
+    }
+    build(tiny_pipeline(stages=stages), out=tmp_path / "retried")
+    rows = _distractor_rows(tmp_path / "retried")
+    assert rows and all(r.status == "kept" for r in rows)
+    stages["distractors"]["retries"] = 0
+    build(tiny_pipeline(stages=stages), out=tmp_path / "no_retry")
+    rows = _distractor_rows(tmp_path / "no_retry")
+    assert rows and {r.reason for r in rows} == {"broken_first:non_finite_output"}
+    from nearid_data.engine.catalog import Catalog
+
+    catalog = Catalog(tmp_path / "retried" / "distractors")
+    records = [
+        meta(catalog.fetch(row))["distractors"]["broken_first"]
+        for rows in catalog.by_identity.values()
+        for row in rows
+    ]
+    assert records and all(r["attempt"] == 1 for r in records)
+    assert all(r["failed_attempts"] == ["non_finite_output"] for r in records)

@@ -123,3 +123,32 @@ def test_missing_model_names_it_and_the_download() -> None:
     message = str(error.value)
     assert "IDEA-Research/grounding-dino-base" in message
     assert "hf download IDEA-Research/grounding-dino-base" in message
+
+
+def test_bfloat16_runs_on_cpu_and_finds_the_float32_boxes(tiny_gdino: Path, everything) -> None:
+    half = detector(tiny_gdino, box_threshold=0.0, text_threshold=0.0, dtype="bfloat16")
+    import torch
+
+    assert next(half.model.parameters()).dtype == torch.bfloat16
+    images = random_images(((48, 80),))
+    full, low = everything.detect(images, PROMPTS[:1])[0], half.detect(images, PROMPTS[:1])[0]
+    assert len(low) == len(full) > 0
+    # bfloat16 keeps 8 bits of mantissa: the score distribution agrees to a few hundredths
+    low_scores, full_scores = np.array([b.score for b in low]), np.array([b.score for b in full])
+    assert np.abs(low_scores - full_scores).mean() < 0.02
+    assert np.abs(low_scores - full_scores).max() < 0.1
+
+
+def test_nan_outputs_are_rejected_not_turned_into_boxes(tiny_gdino: Path) -> None:
+    from nearid_data.errors import Rejection
+
+    broken = detector(tiny_gdino)
+
+    def poison(_module, _inputs, outputs):
+        outputs.pred_boxes[0, 0, 0] = float("nan")
+        return outputs
+
+    broken.model.register_forward_hook(poison)
+    with pytest.raises(Rejection) as error:
+        broken.detect(random_images(((48, 80),)), PROMPTS[:1])
+    assert error.value.reason == "non_finite_output" and "pred_boxes" in error.value.detail

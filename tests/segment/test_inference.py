@@ -81,3 +81,37 @@ def test_torch_dtype() -> None:
     assert torch_dtype(torch, "auto", "cpu") == torch.float32
     assert torch_dtype(torch, "auto", "cuda:0") == torch.float16
     assert torch_dtype(torch, "bfloat16", "cpu") == torch.bfloat16
+
+
+def test_finite_rejects_nan_and_infinity_but_allows_masked_minus_infinity() -> None:
+    import torch
+
+    from nearid_data.errors import Rejection
+    from nearid_data.segment.inference import finite
+
+    ok = torch.tensor([[0.5, -3.0]])
+    masked = torch.tensor([[0.5, float("-inf")]])
+    finite("model", logits=masked, boxes=ok, masked=["logits"])
+    for name, bad in [
+        ("boxes", torch.tensor([float("nan")])),
+        ("boxes", torch.tensor([float("inf")])),
+        ("boxes", torch.tensor([float("-inf")])),
+        ("logits", torch.tensor([float("nan")])),
+    ]:
+        with pytest.raises(Rejection, match=name) as error:
+            finite("model", masked=["logits"], **{"logits": ok, "boxes": ok, name: bad})
+        assert error.value.reason == "non_finite_output"
+
+
+def test_best_mask_rejects_unrated_and_full_masks() -> None:
+    from nearid_data.errors import Rejection
+
+    masks = np.zeros((2, 4, 4), bool)
+    masks[0, 1:3, 1:3] = True
+    masks[1] = True
+    with pytest.raises(Rejection, match="not finite"):
+        best_mask(masks, np.array([np.nan, 0.1]))
+    with pytest.raises(Rejection, match="every pixel") as error:
+        best_mask(masks, np.array([0.1, 0.9]))
+    assert error.value.reason == "flat_output"
+    assert best_mask(masks, np.array([0.9, 0.1])).mask.sum() == 4

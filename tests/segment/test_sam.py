@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +158,48 @@ def test_sdpa_attention_gives_the_same_masks(checkpoint: Path) -> None:
     for a, b in zip(eager, fused, strict=True):
         assert (a.mask != b.mask).mean() < 1e-3
         assert a.score == pytest.approx(b.score, abs=1e-4)
+
+
+def test_bfloat16_image_encoder_runs_on_cpu_and_agrees_with_float32(checkpoint: Path) -> None:
+    import torch
+
+    half = segmenter(checkpoint, dtype="bfloat16")
+    assert next(half.sam.image_encoder.parameters()).dtype == torch.bfloat16
+    assert next(half.sam.mask_decoder.parameters()).dtype == torch.float32
+    full = segmenter(checkpoint).segment(images(), BOXES)
+    for a, b in zip(half.segment(images(), BOXES), full, strict=True):
+        assert a.mask.shape == b.mask.shape
+        assert (a.mask != b.mask).mean() < 0.05
+
+
+def test_nan_mask_logits_are_rejected_not_turned_into_masks(checkpoint: Path) -> None:
+    from nearid_data.errors import Rejection
+
+    sam = segmenter(checkpoint)
+
+    def poison(_module, _inputs, outputs):
+        low_res, iou = outputs
+        return low_res.clone().fill_(float("nan")), iou
+
+    sam.sam.mask_decoder.register_forward_hook(poison)
+    with pytest.raises(Rejection) as error:
+        sam.segment(images()[:1], BOXES[:1])
+    assert error.value.reason == "non_finite_output"
+
+
+def test_a_torchvision_built_for_another_torch_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import torch
+
+    from nearid_data.segment import sam
+
+    def mismatched(module: str, *, extra: str):
+        if module == "segment_anything":
+            raise RuntimeError("operator torchvision::nms does not exist")
+        return importlib.import_module(module)
+
+    monkeypatch.setattr(sam, "import_optional", mismatched)
+    with pytest.raises(NearidError, match=r"torchvision .* does not fit torch") as error:
+        segmenter(tmp_path / "unused.pth")
+    assert torch.__version__ in str(error.value) and "nearid-data[sam]" in str(error.value)

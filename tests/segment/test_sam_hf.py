@@ -157,3 +157,18 @@ def test_sam2_models_load_their_own_classes(tmp_path: Path) -> None:
         assert prediction.mask.shape == image.shape[:2]
         alone = single.segment([image], [box])[0]
         assert (prediction.mask != alone.mask).mean() < 1e-3
+
+
+def test_nan_mask_logits_are_rejected_not_turned_into_masks(tiny_sam: Path) -> None:
+    from nearid_data.errors import Rejection
+
+    sam = segmenter(tiny_sam)
+
+    def poison(_module, _inputs, outputs):
+        outputs.pred_masks[..., 0, 0] = float("nan")
+        return outputs
+
+    sam.model.register_forward_hook(poison)
+    with pytest.raises(Rejection) as error:
+        sam.segment(images()[:1], BOXES[:1])
+    assert error.value.reason == "non_finite_output" and "pred_masks" in error.value.detail

@@ -14,7 +14,7 @@ from nearid_data.build import build
 from nearid_data.config import PipelineConfig
 from nearid_data.engine.executor import UnitFailed
 from nearid_data.engine.manifest import SampleRow, manifest_path, read_manifest, read_summary
-from nearid_data.errors import NearidError, input_failure
+from nearid_data.errors import NearidError, Rejection, input_failure
 from nearid_data.segment import registry
 from nearid_data.segment.base import Box, MaskPrediction, Segmenter
 from tests.badimages import valid_image
@@ -34,6 +34,8 @@ class PickySegmenter(Segmenter):
             raise MemoryError("device out of memory")
         if any(image.std() == 0 for image in images):
             raise ValueError("cannot normalise a flat image")
+        if any(image.shape[0] == 41 for image in images):  # stands for an fp16 overflow
+            raise Rejection("non_finite_output", "NaN in the mask logits")
         predictions = []
         for image in images:
             mask = np.zeros(image.shape[:2], bool)
@@ -99,6 +101,18 @@ def test_a_failing_batch_is_narrowed_to_the_input_that_fails(tmp_path: Path, pic
     status = {row.locator: (row.status, row.reason) for row in rows}
     assert status == {
         "mug/flat.png": ("rejected", "segment_failed"),
+        **{f"mug/good {v}.png": ("kept", None) for v in range(3)},
+    }
+
+
+def test_a_rejection_raised_by_a_model_backend_keeps_its_reason(
+    tmp_path: Path, picky: None
+) -> None:
+    root = _photos(tmp_path / "photos", {"overflow.png": valid_image(7, (41, 48))[..., ::-1]})
+    rows = _segment_rows(root, tmp_path / "build", "picky")
+    status = {row.locator: (row.status, row.reason) for row in rows}
+    assert status == {
+        "mug/overflow.png": ("rejected", "non_finite_output"),
         **{f"mug/good {v}.png": ("kept", None) for v in range(3)},
     }
 
