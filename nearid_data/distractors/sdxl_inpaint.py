@@ -27,10 +27,9 @@ class SdxlInpaintConfig(DiffusionConfig):
     steps: int = Field(30, ge=1)
     guidance: float = Field(8.0, ge=0.0)
     strength: float = Field(0.99, gt=0.0, le=1.0)
-    aesthetic_score: float = Field(6.0, description="used only by checkpoints that require it")
-    negative_aesthetic_score: float = Field(
-        2.5, description="used only by checkpoints that require it"
-    )
+    # LAION aesthetic scores (0-10), used only by checkpoints that require them.
+    aesthetic_score: float = Field(6.0, ge=0.0, le=10.0)
+    negative_aesthetic_score: float = Field(2.5, ge=0.0, le=10.0)
 
 
 class SdxlInpaintGenerator(DiffusersInpaintGenerator):

@@ -346,7 +346,9 @@ class DistractorsStage(Stage):
             "donor_key": request.donor.key if request.donor else None,
             "seed": request.seed,
             "attempt": view.attempt,
-            "failed_attempts": list(view.failures),
+            # One string, not a list: the Hub loader infers column types from the first samples, and
+            # a list that is empty there cannot hold the reasons of later ones.
+            "failed_attempts": ", ".join(view.failures),
             "feather_px": self.config.feather_px,
             "dilate_px": meta(view.sample).get("segment", {}).get("dilate_px"),
             "qa": figures,

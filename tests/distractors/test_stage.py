@@ -151,4 +151,4 @@ def test_a_rejected_model_output_is_retried_with_a_new_seed_and_recorded(
         for row in rows
     ]
     assert records and all(r["attempt"] == 1 for r in records)
-    assert all(r["failed_attempts"] == ["non_finite_output"] for r in records)
+    assert all(r["failed_attempts"] == "non_finite_output" for r in records)
