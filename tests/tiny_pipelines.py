@@ -96,14 +96,14 @@ def _vae(latent_channels: int = 4, **extra: Any) -> Any:
     )
 
 
-def _unet(**extra: Any) -> Any:
+def _unet(in_channels: int, **extra: Any) -> Any:
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
         block_out_channels=(16, 32),
         layers_per_block=1,
         sample_size=16,
-        in_channels=9,
+        in_channels=in_channels,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
@@ -112,35 +112,36 @@ def _unet(**extra: Any) -> Any:
     )
 
 
-def save_tiny_sd_inpaint(directory: Path) -> Path:
+def sd_components(in_channels: int) -> dict[str, Any]:
+    """The tiny SD 1.5 parts; ``in_channels`` 9 for inpainting, 4 for text-to-image."""
     import torch
-    from diffusers import PNDMScheduler, StableDiffusionInpaintPipeline
+    from diffusers import PNDMScheduler
     from transformers import CLIPTextModel
 
     torch.manual_seed(0)
-    pipe = StableDiffusionInpaintPipeline(
-        unet=_unet(cross_attention_dim=32, attention_head_dim=4),
-        scheduler=PNDMScheduler(skip_prk_steps=True, steps_offset=1),
-        vae=_vae(),
-        text_encoder=CLIPTextModel(_clip_config()),
-        tokenizer=clip_tokenizer(),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.save_pretrained(directory)
-    return directory
+    return {
+        "unet": _unet(in_channels, cross_attention_dim=32, attention_head_dim=4),
+        "scheduler": PNDMScheduler(skip_prk_steps=True, steps_offset=1),
+        "vae": _vae(),
+        "text_encoder": CLIPTextModel(_clip_config()),
+        "tokenizer": clip_tokenizer(),
+        "safety_checker": None,
+        "feature_extractor": None,
+        "requires_safety_checker": False,
+    }
 
 
-def save_tiny_sdxl_inpaint(directory: Path) -> Path:
+def sdxl_components(in_channels: int) -> dict[str, Any]:
+    """The tiny SDXL parts; ``in_channels`` 9 for inpainting, 4 for text-to-image."""
     import torch
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline
+    from diffusers import EulerDiscreteScheduler
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(0)
-    pipe = StableDiffusionXLInpaintPipeline(
+    return {
         # text_time conditioning: 6 time ids x 8 + the 32-dim pooled text embedding
-        unet=_unet(
+        "unet": _unet(
+            in_channels,
             cross_attention_dim=64,
             attention_head_dim=(2, 4),
             use_linear_projection=True,
@@ -149,16 +150,28 @@ def save_tiny_sdxl_inpaint(directory: Path) -> Path:
             transformer_layers_per_block=(1, 2),
             projection_class_embeddings_input_dim=6 * 8 + 32,
         ),
-        scheduler=EulerDiscreteScheduler(
+        "scheduler": EulerDiscreteScheduler(
             beta_start=0.00085, beta_end=0.012, steps_offset=1, beta_schedule="scaled_linear"
         ),
-        vae=_vae(),
-        text_encoder=CLIPTextModel(_clip_config()),
-        tokenizer=clip_tokenizer(),
-        text_encoder_2=CLIPTextModelWithProjection(_clip_config(projection_dim=32)),
-        tokenizer_2=clip_tokenizer(),
-        requires_aesthetics_score=False,
-    )
+        "vae": _vae(),
+        "text_encoder": CLIPTextModel(_clip_config()),
+        "tokenizer": clip_tokenizer(),
+        "text_encoder_2": CLIPTextModelWithProjection(_clip_config(projection_dim=32)),
+        "tokenizer_2": clip_tokenizer(),
+    }
+
+
+def save_tiny_sd_inpaint(directory: Path) -> Path:
+    from diffusers import StableDiffusionInpaintPipeline
+
+    StableDiffusionInpaintPipeline(**sd_components(9)).save_pretrained(directory)
+    return directory
+
+
+def save_tiny_sdxl_inpaint(directory: Path) -> Path:
+    from diffusers import StableDiffusionXLInpaintPipeline
+
+    pipe = StableDiffusionXLInpaintPipeline(**sdxl_components(9), requires_aesthetics_score=False)
     pipe.save_pretrained(directory)
     return directory
 

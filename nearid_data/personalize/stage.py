@@ -76,6 +76,12 @@ class PersonalizeConfig(StageConfig):
     max_grad_norm: float = Field(1.0, gt=0)
     checkpoint_every: int = Field(100, ge=1)
 
+    def load_model(self, device: str) -> TextToImage:
+        """The base text-to-image pipeline these settings name, on ``device``."""
+        return TextToImage(
+            self.model, family=self.family, revision=self.revision, dtype=self.dtype, device=device
+        )
+
 
 def subject_words(category: str) -> str:
     return category.replace("_", " ").replace("-", " ")
@@ -104,13 +110,7 @@ class PersonalizeStage(Stage):
 
     def setup(self) -> None:
         config = self.config
-        self.model = TextToImage(
-            config.model,
-            family=config.family,
-            revision=config.revision,
-            dtype=config.dtype,
-            device=self.ctx.device,
-        )
+        self.model = config.load_model(self.ctx.device)
         self.resolution = config.resolution or self.model.native_resolution
         self.rows_by_key = {row.key: row for row in self.upstream_catalog.rows}
 

@@ -45,7 +45,6 @@ from nearid_data.evaluate.embedders import EMBEDDERS
 from nearid_data.imageio import decode_image, decode_mask_png, decode_png, encode_png
 from nearid_data.personalize.similarity import distribution, similarity_scores, subject_crop
 from nearid_data.personalize.stage import PersonalizeConfig, subject_words
-from nearid_data.personalize.text2image import TextToImage
 from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, meta, slug
 from nearid_data.seeding import derive_seed, rng_for
 from nearid_data.segment.masks import bbox
@@ -171,13 +170,7 @@ class SynthesizeStage(Stage):
 
     def setup(self) -> None:
         personalize = self.personalize
-        self.model = TextToImage(
-            personalize.model,
-            family=personalize.family,
-            revision=personalize.revision,
-            dtype=personalize.dtype,
-            device=self.ctx.device,
-        )
+        self.model = personalize.load_model(self.ctx.device)
         self.resolution = personalize.resolution or self.model.native_resolution
         self.embedder = None
         if self.config.embedder is not None:
