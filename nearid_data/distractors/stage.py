@@ -22,7 +22,7 @@ from nearid_data.distractors.base import Donor, Generator, InpaintRequest
 from nearid_data.distractors.compositing import composite, measure
 from nearid_data.distractors.concepts import Concept, IdentityInfo, choose_concept
 from nearid_data.distractors.registry import GENERATORS
-from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
+from nearid_data.engine.stage import Kept, Outcome, Rejected, Resources, Stage, StageConfig
 from nearid_data.errors import NearidError, Rejection
 from nearid_data.evaluate.embedders import EMBEDDERS
 from nearid_data.evaluate.embedders.base import Embedder
@@ -118,6 +118,9 @@ class DistractorsStage(Stage):
             raise NearidError(
                 "stages.distractors: min_crop_similarity and sibling_by: embedding need an embedder"
             )
+
+    def declared_resources(self) -> Resources:
+        return Resources.for_device(self.ctx.device)
 
     def adds(self) -> frozenset[str]:
         return frozenset(distractor_field(generator_id(s)) for s in self.config.generators)

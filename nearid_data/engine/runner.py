@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from nearid_data.engine.atomic import sweep_temporaries
-from nearid_data.engine.executor import Executor, StageTask
+from nearid_data.engine.executor import Executor, StageFactory, StageTask
 from nearid_data.engine.manifest import (
     MANIFEST_SUFFIX,
     SUMMARY_NAME,
@@ -71,8 +71,10 @@ def package_versions() -> dict[str, str]:
 
 
 def run_stage(
-    stage: Stage, pipeline_raw: dict, executor: Executor, *, force: bool = False
+    stage: Stage, factory: StageFactory, executor: Executor, *, force: bool = False
 ) -> StageSummary:
+    """Run ``stage``'s uncommitted units on ``executor``; its workers rebuild the stage with
+    ``factory``, which must build the same stage as ``stage``."""
     started = time.perf_counter()
     stage_dir = stage.ctx.stage_dir(stage.name)
     if force and stage_dir.exists():
@@ -83,11 +85,12 @@ def run_stage(
 
     task = StageTask(
         stage=stage.name,
-        pipeline=pipeline_raw,
+        factory=factory,
         build_dir=str(stage.ctx.build_dir),
         upstream=stage.ctx.upstream,
         device=stage.ctx.device,
         fingerprint=stage_fingerprint(stage),
+        resources=stage.resources(),
     )
     units = stage.plan()
     done = {u.name: m for u in units if (m := _committed(stage_dir, task, u)) is not None}

@@ -88,10 +88,28 @@ class StageContext:
         return self.build_dir / name
 
 
+class Resources(StrictModel):
+    """What one worker of a stage needs: a Ray actor reserves it; the local executor runs at most
+    one worker per GPU for a stage that takes one."""
+
+    num_cpus: float = Field(default=1, ge=0)
+    num_gpus: float = Field(default=0, ge=0)
+    memory: int | None = Field(default=None, ge=0)
+    """Heap bytes to reserve per worker (Ray schedules by it); None: no reservation."""
+
+    @classmethod
+    def for_device(cls, device: str) -> Resources:
+        """A model stage's worker: one GPU when the device is CUDA, else a CPU."""
+        return cls(num_gpus=1 if device.startswith("cuda") else 0)
+
+
 class StageConfig(StrictModel):
     """Settings every stage has."""
 
     batch_size: int = Field(16, ge=1, le=4096)
+    resources: Resources | None = Field(None, exclude=True)
+    """Overrides what the stage declares one worker needs (``{num_gpus: 1}``). Where a unit runs
+    never changes what it produces, so this is left out of the fingerprint."""
 
 
 class Stage:
@@ -119,6 +137,18 @@ class Stage:
     def describe(self) -> dict[str, Any]:
         """Models and backends used, for the stage summary."""
         return {}
+
+    def resources(self) -> Resources:
+        """What one worker needs; the pipeline's ``resources`` overrides it key by key."""
+        declared = self.declared_resources()
+        override = self.config.resources
+        if override is None:
+            return declared
+        return declared.model_copy(update=override.model_dump(exclude_unset=True))
+
+    def declared_resources(self) -> Resources:
+        """Default: one CPU. A model stage takes a GPU when its device is one."""
+        return Resources()
 
     def declared_splits(self) -> frozenset[str]:
         """Splits this stage assigns samples to; one left empty is a warning in its summary."""
