@@ -1,0 +1,114 @@
+"""Executors without Ray: the picklable stage factory, resources per stage, the executor section
+of a pipeline and the local executor's one worker per GPU."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from nearid_data.build import build
+from nearid_data.config import PipelineConfig
+from nearid_data.engine import local
+from nearid_data.engine.executor import StageTask, worker_stage
+from nearid_data.engine.local import LocalExecutor
+from nearid_data.engine.runner import stage_fingerprint
+from nearid_data.engine.stage import Resources
+from nearid_data.errors import NearidError
+from tests.build_helpers import cli
+from tests.conftest import TINY_DEMO, tiny_pipeline, write_pipeline
+
+
+def _task(
+    pipeline: PipelineConfig, name: str, out: Path, device: str = "cpu", fingerprint: str = ""
+) -> StageTask:
+    stage = pipeline.build_stage(name, out, pipeline.upstream_of(name), device)
+    return StageTask(
+        stage=name,
+        factory=pipeline.stage_factory(),
+        build_dir=str(out),
+        upstream=stage.ctx.upstream,
+        device=device,
+        fingerprint=fingerprint or stage_fingerprint(stage),
+        resources=stage.resources(),
+    )
+
+
+def test_a_worker_rebuilds_the_stage_from_a_pickled_task(tmp_path: Path) -> None:
+    pipeline = tiny_pipeline()
+    build(pipeline, out=tmp_path, stage="ingest")
+    task = pickle.loads(pickle.dumps(_task(pipeline, "segment", tmp_path)))
+    stage = worker_stage(task)
+    assert stage.name == "segment" and stage.ctx.upstream == "ingest"
+    assert stage.config == pipeline.stage_config("segment")
+    assert stage_fingerprint(stage) == task.fingerprint
+    assert worker_stage(task) is stage  # built and set up once per worker
+
+
+def test_stages_declare_resources_and_the_pipeline_overrides_them(tmp_path: Path) -> None:
+    pipeline = tiny_pipeline()
+    cuda = {n: pipeline.build_stage(n, tmp_path, pipeline.upstream_of(n), "cuda") for n in
+            ("ingest", "segment", "distractors", "export")}  # fmt: skip
+    assert cuda["ingest"].resources() == cuda["export"].resources() == Resources()
+    assert cuda["segment"].resources().num_gpus == cuda["distractors"].resources().num_gpus == 1
+    on_cpu = pipeline.build_stage("distractors", tmp_path, "segment", "cpu")
+    assert on_cpu.resources().num_gpus == 0
+
+    stages = {**TINY_DEMO["stages"]}
+    stages["distractors"] = {**stages["distractors"], "resources": {"num_gpus": 0.5}}
+    stages["export"] = {**stages["export"], "resources": {"num_cpus": 4, "memory": 2**30}}
+    overridden = tiny_pipeline(stages=stages)
+    distractors = overridden.build_stage("distractors", tmp_path, "segment", "cuda")
+    assert distractors.resources() == Resources(num_cpus=1, num_gpus=0.5)
+    export = overridden.build_stage("export", tmp_path, "splits", "cpu")
+    assert export.resources() == Resources(num_cpus=4, num_gpus=0, memory=2**30)
+
+
+def test_resources_do_not_change_what_a_stage_produces(tmp_path: Path) -> None:
+    build(tiny_pipeline(), out=tmp_path, stage="ingest")
+    stages = {**TINY_DEMO["stages"], "segment": {"dilate_px": 5, "resources": {"num_cpus": 2}}}
+    plain = tiny_pipeline().build_stage("segment", tmp_path, "ingest")
+    placed = tiny_pipeline(stages=stages).build_stage("segment", tmp_path, "ingest")
+    assert stage_fingerprint(plain) == stage_fingerprint(placed)
+
+
+def test_bad_resources_name_the_key() -> None:
+    stages = {**TINY_DEMO["stages"], "segment": {"resources": {"num_gpu": 1}}}
+    with pytest.raises(NearidError, match=r"stages\.segment\.resources\.num_gpu"):
+        tiny_pipeline(stages=stages)
+
+
+def test_the_local_executor_runs_one_worker_per_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local, "_cuda_device_count", lambda: 2)
+    pipeline = tiny_pipeline()
+
+    def workers(name: str, device: str) -> int:
+        task = _task(pipeline, name, tmp_path, device, fingerprint="unbuilt")
+        return LocalExecutor(workers=4, device=device).workers_for(task)
+
+    assert workers("segment", "cuda") == 2
+    assert workers("ingest", "cuda") == 4
+    assert workers("segment", "cuda:1") == 1
+    assert workers("segment", "cpu") == 4
+
+
+def test_the_executor_section_is_validated() -> None:
+    with pytest.raises(NearidError, match=r"unknown executor 'rey'.*did you mean 'ray'"):
+        tiny_pipeline(executor={"name": "rey"})
+    with pytest.raises(NearidError, match=r"executor\.retries"):
+        tiny_pipeline(executor={"name": "ray", "retries": -1})
+    with pytest.raises(NearidError, match=r"executor\.address"):
+        tiny_pipeline(executor={"name": "local", "address": "auto"})
+    assert tiny_pipeline(executor={"name": "ray", "address": "auto"}).executor_config()
+
+
+def test_ray_address_needs_the_ray_executor(tmp_path: Path) -> None:
+    pipeline = write_pipeline(tmp_path / "p.yaml")
+    args = ("build", "--pipeline", str(pipeline), "--out", str(tmp_path / "out"))
+    result = cli(*args, "--ray-address", "auto", check=False)
+    assert result.returncode != 0 and "add --executor ray" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
