@@ -108,6 +108,7 @@ class DistractorsStage(Stage):
 
     def __init__(self, config: DistractorsConfig, ctx: Any) -> None:
         super().__init__(config, ctx)
+        self.identity_vectors: dict[str, np.ndarray] = {}  # set by use_shared
         for index, spec in enumerate(config.generators):
             resolve_backend(
                 GENERATORS, backend_spec(spec), where=f"stages.distractors.generators.{index}"
@@ -138,23 +139,13 @@ class DistractorsStage(Stage):
             )
             for spec in self.config.generators
         }
-        self.embedder: Embedder | None = None
-        if self.config.embedder is not None:
-            self.embedder = build_backend(
-                EMBEDDERS,
-                self.config.embedder,
-                where="stages.distractors.embedder",
-                device=self.ctx.device,
-            )
+        self.embedder = self._embedder()
         self.infos: dict[str, IdentityInfo] = {}
         self.by_category: dict[str, list[IdentityInfo]] = {}
         for identity, rows in sorted(self.upstream_catalog.by_identity.items()):
             info = IdentityInfo(identity, rows[0].category, rows[0].caption)
             self.infos[identity] = info
             self.by_category.setdefault(info.category, []).append(info)
-        self.identity_vectors = (
-            self._identity_vectors() if self.config.sibling_by == "embedding" else {}
-        )
 
     def prepare(self, sample: Sample) -> _Pending:
         return _Pending(
@@ -256,6 +247,32 @@ class DistractorsStage(Stage):
             row.key,
             decode_png(sample["image.png"]),
             decode_mask_png(sample["mask.png"]),
+        )
+
+    def prepare_shared(self) -> dict[str, Any] | None:
+        """With ``sibling_by: embedding``, every identity's embedding: computed once here, not
+        by every worker."""
+        if self.config.sibling_by != "embedding":
+            return None
+        self.embedder = self._embedder()
+        vectors = self._identity_vectors()
+        dtype = next(iter(vectors.values())).dtype.name if vectors else "float32"
+        return {"dtype": dtype, "vectors": {i: v.tolist() for i, v in vectors.items()}}
+
+    def use_shared(self, shared: dict[str, Any]) -> None:
+        self.identity_vectors = {
+            identity: np.asarray(vector, dtype=shared["dtype"])
+            for identity, vector in shared["vectors"].items()
+        }
+
+    def _embedder(self) -> Embedder | None:
+        if self.config.embedder is None:
+            return None
+        return build_backend(
+            EMBEDDERS,
+            self.config.embedder,
+            where="stages.distractors.embedder",
+            device=self.ctx.device,
         )
 
     def _identity_vectors(self) -> dict[str, np.ndarray]:

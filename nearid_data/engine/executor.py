@@ -24,6 +24,7 @@ from nearid_data.engine.manifest import (
     write_model,
 )
 from nearid_data.engine.prefetch import prefetch
+from nearid_data.engine.shared import read_shared
 from nearid_data.engine.stage import Kept, Resources, Stage, WorkUnit
 from nearid_data.engine.tario import ShardError, ShardWriter
 from nearid_data.sample import KEY_FIELD, meta, source_locator
@@ -46,6 +47,8 @@ class StageTask:
     device: str
     fingerprint: str
     resources: Resources = field(default_factory=lambda: Resources())
+    shared_sha256: str | None = None
+    """The stage's shared artifact (``engine.shared``) workers read, if it has one."""
 
     def unit_fingerprint(self, unit: WorkUnit) -> str:
         return f"{derive_seed(self.fingerprint, sorted(unit.payload.items())):016x}"
@@ -74,6 +77,9 @@ def worker_stage(task: StageTask) -> Stage:
     stage = _WORKER_STAGES.get(cache_key)
     if stage is None:
         stage = task.factory(task.stage, Path(task.build_dir), task.upstream, task.device)
+        if task.shared_sha256 is not None:
+            stage_dir = Path(task.build_dir) / task.stage
+            stage.use_shared(read_shared(stage_dir, task.shared_sha256))
         stage.setup()
         _WORKER_STAGES.clear()  # one stage's models at a time per worker
         _WORKER_STAGES[cache_key] = stage

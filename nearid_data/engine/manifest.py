@@ -95,6 +95,9 @@ class StageSummary(StrictModel):
     wall_s: float
     units_run: int
     units_skipped: int
+    shared: str | None = Field(
+        None, description="sha256 of the stage's shared artifact (_shared.json), if it has one"
+    )
     warnings: list[str] = Field(
         default_factory=list, description="what looks wrong without failing: empty stage or split"
     )

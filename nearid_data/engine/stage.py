@@ -168,8 +168,19 @@ class Stage:
             for entry in self.upstream_catalog.summary.shards
         ]
 
+    def prepare_shared(self) -> Any:
+        """Work that every worker's ``setup`` would repeat (a plan over the whole upstream,
+        embeddings of every identity), done once by the runner before the units run. Returns
+        JSON-able data, stored as the stage's shared artifact (``engine.shared``) and handed to
+        ``use_shared`` in every worker; None (the default): nothing to share."""
+        return None
+
+    def use_shared(self, shared: Any) -> None:
+        """Take what ``prepare_shared`` computed, as read back from the artifact; before
+        ``setup``. Called only for a stage whose ``prepare_shared`` returned data."""
+
     def setup(self) -> None:
-        """Load models and global state, once per worker."""
+        """Load models and per-worker state, once per worker."""
 
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
         """Default: stream the upstream shard through ``prepare`` (on a background thread, a
