@@ -3,9 +3,10 @@
 A stage that plans over its whole upstream (galleries' roles, PODS splits) or embeds every
 identity (distractors' nearest siblings) computes that in ``Stage.prepare_shared`` on the
 coordinating process. The runner stores the result as ``_shared.json`` in the stage directory,
-written atomically, with the stage fingerprint it was computed for; workers read it back,
-checked against its sha256, and hand it to ``Stage.use_shared`` before ``setup``. A rerun with
-the same fingerprint (a resumed build) reuses the file instead of computing it again.
+written atomically, with the stage fingerprint it was computed for and the sha256 of the data;
+workers read it back, checked against the file's sha256, and hand it to ``Stage.use_shared``
+before ``setup``. A rerun with the same fingerprint (a resumed build) reuses the file, if its
+data still has its sha256, instead of computing it again.
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ def reusable_shared(stage_dir: Path, fingerprint: str) -> str | None:
         return None
     if not isinstance(stored, dict) or stored.get("fingerprint") != fingerprint:
         return None
+    if stored.get("sha256") != _data_sha256(stored.get("shared")):
+        return None
     return hashlib.sha256(data).hexdigest()
 
 
 def write_shared(stage_dir: Path, fingerprint: str, shared: Any) -> str:
     """Store ``shared`` (JSON-able) for the stage built with ``fingerprint``; its sha256."""
-    data = dump_json({"fingerprint": fingerprint, "shared": shared})
+    data = dump_json({"fingerprint": fingerprint, "sha256": _data_sha256(shared), "shared": shared})
     write_bytes_atomic(stage_dir / SHARED_NAME, data)
     return hashlib.sha256(data).hexdigest()
 
@@ -51,3 +54,7 @@ def read_shared(stage_dir: Path, sha256: str) -> Any:
     if hashlib.sha256(data).hexdigest() != sha256:
         raise NearidError(f"{path} changed since the stage started (sha256 differs); rerun it")
     return json.loads(data)["shared"]
+
+
+def _data_sha256(shared: Any) -> str:
+    return hashlib.sha256(dump_json(shared)).hexdigest()

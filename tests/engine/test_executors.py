@@ -1,9 +1,12 @@
 """Executors without Ray: the picklable stage factory, resources per stage, the executor section
-of a pipeline and the local executor's one worker per GPU."""
+of a pipeline, the local executor's one worker per GPU and the stages' shared artifact."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,10 +16,13 @@ from nearid_data.config import PipelineConfig
 from nearid_data.engine import local
 from nearid_data.engine.executor import StageTask, worker_stage
 from nearid_data.engine.local import LocalExecutor
+from nearid_data.engine.manifest import read_summary
 from nearid_data.engine.runner import stage_fingerprint
+from nearid_data.engine.shared import SHARED_NAME, write_shared
 from nearid_data.engine.stage import Resources
 from nearid_data.errors import NearidError
-from tests.build_helpers import cli
+from nearid_data.galleries.stage import GalleriesStage
+from tests.build_helpers import cli, shard_bytes
 from tests.conftest import TINY_DEMO, tiny_pipeline, write_pipeline
 
 
@@ -112,3 +118,57 @@ def test_ray_address_needs_the_ray_executor(tmp_path: Path) -> None:
     assert result.returncode != 0 and "add --executor ray" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+# -- the shared artifact ------------------------------------------------------------------------
+
+GALLERIES = {"references_per_subject": 4, "gallery_per_subject": 5, "subjects_per_group": 1}
+
+
+def _galleries_pipeline() -> PipelineConfig:
+    source = {"name": "demo", "n_identities": 8, "views": 12, "image_size": 64}
+    stages = {"ingest": {"shard_size": 16}, "galleries": GALLERIES}
+    return PipelineConfig.from_dict({"name": "g", "seed": 3, "source": source, "stages": stages})
+
+
+def test_galleries_plans_once_and_its_workers_read_the_artifact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decided: list[int] = []
+    original = GalleriesStage._decide
+    monkeypatch.setattr(GalleriesStage, "_decide", lambda s: decided.append(1) or original(s))
+    build(_galleries_pipeline(), out=tmp_path)
+    stage_dir = tmp_path / "galleries"
+    summary = read_summary(stage_dir)
+    assert summary is not None and len(summary.shards) > 1 and decided == [1]
+    artifact = stage_dir / SHARED_NAME
+    assert summary.shared == hashlib.sha256(artifact.read_bytes()).hexdigest()
+    before = shard_bytes(tmp_path)
+
+    # Resumed: the stored plan is reused, not computed again, and gives the same shards.
+    for manifest in sorted(stage_dir.glob("*.manifest.json"))[1:]:
+        manifest.unlink()
+    assert build(_galleries_pipeline(), out=tmp_path, stage="galleries")[-1].units_run > 0
+    assert decided == [1] and shard_bytes(tmp_path) == before
+
+    # An artifact whose data no longer has its recorded sha256 is computed again.
+    stored = json.loads(artifact.read_text())
+    stored["shared"] = {key: value for key, value in list(stored["shared"].items())[1:]}
+    artifact.write_text(json.dumps(stored))
+    next(stage_dir.glob("*.manifest.json")).unlink()
+    build(_galleries_pipeline(), out=tmp_path, stage="galleries")
+    assert decided == [1, 1] and shard_bytes(tmp_path) == before
+
+
+def test_a_worker_refuses_an_artifact_other_than_the_recorded_one(tmp_path: Path) -> None:
+    pipeline = _galleries_pipeline()
+    build(pipeline, out=tmp_path, stage="ingest")
+    stage_dir = tmp_path / "galleries"
+    stage_dir.mkdir()
+    stage = pipeline.build_stage("galleries", tmp_path, "ingest")
+    fingerprint = stage_fingerprint(stage)
+    recorded = write_shared(stage_dir, fingerprint, stage.prepare_shared())
+    write_shared(stage_dir, fingerprint, {})  # replaced after the runner recorded it
+    task = replace(_task(pipeline, "galleries", tmp_path), shared_sha256=recorded)
+    with pytest.raises(NearidError, match="changed since the stage started"):
+        worker_stage(task)
