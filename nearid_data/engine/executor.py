@@ -86,9 +86,11 @@ def worker_stage(task: StageTask) -> Stage:
     return stage
 
 
-def execute_unit(task: StageTask, unit: WorkUnit) -> ShardManifest:
+def execute_unit(task: StageTask, unit: WorkUnit, ran_on: str | None = None) -> ShardManifest:
+    """Run and commit ``unit``; its manifest records ``ran_on`` (default: the task's device),
+    where the executor knows more, such as which GPU of which node."""
     try:
-        return _execute(task, unit)
+        return _execute(task, unit, ran_on or task.device)
     except Exception as exc:
         raise UnitFailed(task.stage, unit.name, _cause(task, unit, exc), unit_input(unit)) from exc
 
@@ -110,7 +112,7 @@ def _cause(task: StageTask, unit: WorkUnit, exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _execute(task: StageTask, unit: WorkUnit) -> ShardManifest:
+def _execute(task: StageTask, unit: WorkUnit, ran_on: str) -> ShardManifest:
     stage = worker_stage(task)
     stage_dir = Path(task.build_dir) / task.stage
     started = time.perf_counter()
@@ -151,6 +153,7 @@ def _execute(task: StageTask, unit: WorkUnit) -> ShardManifest:
         n_kept=sum(row.status == "kept" for row in rows),
         n_rejected=sum(row.status == "rejected" for row in rows),
         wall_s=round(time.perf_counter() - started, 4),
+        device=ran_on,
         rows=rows,
     )
     write_model(manifest_path(stage_dir, unit.name), manifest)

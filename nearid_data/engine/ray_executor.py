@@ -50,7 +50,17 @@ class UnitRunner:
     """The actor's body: runs units of one stage; the stage itself is cached per process."""
 
     def run(self, task: StageTask, unit: WorkUnit) -> ShardManifest:
-        return execute_unit(task, unit)
+        return execute_unit(task, unit, ran_on=_placement(task.device))
+
+
+def _placement(device: str) -> str:
+    """What this actor runs on, for the manifest: Ray shows the actor only its own GPU (as
+    ``cuda``), so name the node's GPU index and the node."""
+    import ray
+
+    gpus = ray.get_gpu_ids() if device.startswith("cuda") else []
+    where = f"cuda:{','.join(str(g) for g in gpus)}" if gpus else device
+    return f"{where} on {ray.util.get_node_ip_address()}"
 
 
 class RayExecutor(Executor):

@@ -124,6 +124,7 @@ def run_stage(
         seed=stage.ctx.pipeline.seed,
         models=stage.describe(),
         device=stage.ctx.device,
+        devices=sorted({done[u.name].device for u in todo}),
         versions=package_versions(),
         wall_s=round(time.perf_counter() - started, 3),
         units_run=len(todo),

@@ -16,7 +16,7 @@ from nearid_data.config import PipelineConfig
 from nearid_data.engine import local
 from nearid_data.engine.executor import StageTask, worker_stage
 from nearid_data.engine.local import LocalExecutor
-from nearid_data.engine.manifest import read_summary
+from nearid_data.engine.manifest import read_manifest, read_summary
 from nearid_data.engine.runner import stage_fingerprint
 from nearid_data.engine.shared import SHARED_NAME, write_shared
 from nearid_data.engine.stage import Resources
@@ -50,6 +50,15 @@ def test_a_worker_rebuilds_the_stage_from_a_pickled_task(tmp_path: Path) -> None
     assert stage.config == pipeline.stage_config("segment")
     assert stage_fingerprint(stage) == task.fingerprint
     assert worker_stage(task) is stage  # built and set up once per worker
+
+
+def test_manifests_record_the_device_each_unit_ran_on(tmp_path: Path) -> None:
+    (summary,) = build(tiny_pipeline(), out=tmp_path, stage="ingest")
+    assert summary.device == "cpu" and summary.devices == ["cpu"]
+    manifests = [read_manifest(p) for p in (tmp_path / "ingest").glob("*.manifest.json")]
+    assert manifests and {m.device for m in manifests} == {"cpu"}
+    (rerun,) = build(tiny_pipeline(), out=tmp_path, stage="ingest")
+    assert rerun.units_run == 0 and rerun.devices == []  # nothing ran this time
 
 
 def test_stages_declare_resources_and_the_pipeline_overrides_them(tmp_path: Path) -> None:

@@ -56,6 +56,8 @@ def local_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_ray_builds_the_same_bytes_as_local(local_build: Path, tmp_path: Path, actors: int) -> None:
     summaries = build(_on({"name": "ray"}), out=tmp_path, workers=actors)
     assert all(s.units_run == len(s.shards) for s in summaries)
+    here = f"cpu on {ray.util.get_node_ip_address()}"
+    assert all(s.devices == [here] for s in summaries)  # what the units ran on
     assert shard_bytes(tmp_path) == shard_bytes(local_build)
 
 
