@@ -71,6 +71,11 @@ class RayExecutor(Executor):
         self, config: RayExecutorConfig | None = None, *, workers: int = 1, device: str = "cpu"
     ) -> None:
         super().__init__(config or RayExecutorConfig(), workers=workers, device=device)
+        if device.startswith("cuda:"):
+            raise NearidError(
+                f"--device {device} with the Ray executor: use --device cuda; Ray gives each "
+                "actor its own GPU, which the actor sees as cuda"
+            )
         self._started_ray = False
         self._actors: list[Any] = []
         self._actor_class: Any = None
@@ -81,7 +86,7 @@ class RayExecutor(Executor):
         ray = self._ray()
         from ray.exceptions import RayActorError, RayTaskError
 
-        size = min(self.workers, len(units))
+        size = min(self.workers, len(units), self._fits(task))
         idle = [self._new_actor(task) for _ in range(size)]
         queue = deque(units)
         running: dict[Any, tuple[Any, WorkUnit]] = {}
@@ -145,6 +150,24 @@ class RayExecutor(Executor):
             actor = next((a for a in idle if a not in tried), idle[0])
             idle.remove(actor)
             running[actor.run.remote(task, unit)] = (actor, unit)
+
+    def _fits(self, task: StageTask) -> int:
+        """How many of the stage's actors the cluster holds at once: an actor that could never
+        start would keep the units handed to it waiting."""
+        available = self._ray().cluster_resources()
+        needs = {"CPU": task.resources.num_cpus}
+        if self.device.startswith("cuda"):
+            needs["GPU"] = task.resources.num_gpus
+        if task.resources.memory is not None:
+            needs["memory"] = task.resources.memory
+        fits = [int(available.get(name, 0) // amount) for name, amount in needs.items() if amount]
+        if min(fits, default=1) < 1:
+            raise NearidError(
+                f"stage {task.stage!r}: one actor needs {needs} but the Ray cluster has "
+                f"{ {name: available.get(name, 0) for name in needs} }; lower the stage's "
+                "resources or add nodes"
+            )
+        return min(fits, default=self.workers)
 
     def _new_actor(self, task: StageTask) -> Any:
         ray = self._ray()

@@ -21,6 +21,7 @@ from nearid_data.engine.manifest import manifest_path, read_summary
 from nearid_data.engine.ray_executor import RayExecutor, RayExecutorConfig
 from nearid_data.engine.runner import stage_fingerprint
 from nearid_data.engine.stage import Stage, WorkUnit
+from nearid_data.errors import NearidError
 from tests.build_helpers import ROOT, shard_bytes
 from tests.conftest import tiny_pipeline
 
@@ -154,3 +155,16 @@ def test_a_unit_failing_every_time_stops_the_build_naming_it(tmp_path: Path) -> 
     assert "sha256 differs" in message and "failed all 2 attempts" in message
     assert read_summary(tmp_path / "segment") is None
     assert os.path.exists(tmp_path / "ingest" / "_summary.json")
+
+
+def test_actors_never_outnumber_what_the_cluster_holds(tmp_path: Path) -> None:
+    task = StageTask("ingest", tiny_pipeline().stage_factory(), str(tmp_path), None, "cpu", "f")
+    assert RayExecutor(workers=8)._fits(task) == 2  # the module's instance has 2 CPUs, 1 each
+    stages = {"ingest": {"shard_size": 8, "resources": {"num_cpus": 3}}}
+    with pytest.raises(
+        NearidError,
+        match=r"one actor needs \{'CPU': 3\.0\} but the Ray cluster has \{'CPU': 2\.0\}",
+    ):
+        build(_on({"name": "ray"}, stages=stages), out=tmp_path, workers=2)
+    with pytest.raises(NearidError, match="use --device cuda"):
+        RayExecutor(device="cuda:1")
