@@ -67,13 +67,13 @@ class UnitFailed(Exception):
         return (type(self), (self.stage, self.unit, self.cause, self.input))
 
 
-_WORKER_STAGES: dict[tuple[str, str, str], Stage] = {}
+_WORKER_STAGES: dict[tuple[str, str, str, str | None], Stage] = {}
 
 
 def worker_stage(task: StageTask) -> Stage:
     """The stage for ``task`` in this process, built and set up once."""
     # The build directory is part of the key: the same config built elsewhere reads other inputs.
-    cache_key = (task.fingerprint, task.build_dir, task.device)
+    cache_key = (task.fingerprint, task.build_dir, task.device, task.shared_sha256)
     stage = _WORKER_STAGES.get(cache_key)
     if stage is None:
         stage = task.factory(task.stage, Path(task.build_dir), task.upstream, task.device)
