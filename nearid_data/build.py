@@ -7,11 +7,12 @@ import shutil
 from pathlib import Path
 
 from nearid_data.config import PipelineConfig
-from nearid_data.engine.local import LocalExecutor
+from nearid_data.engine.executor import Executor
 from nearid_data.engine.lock import build_lock
 from nearid_data.engine.manifest import StageSummary, read_summary
 from nearid_data.engine.runner import run_stage
 from nearid_data.errors import NearidError
+from nearid_data.executors import EXECUTORS
 from nearid_data.suggest import did_you_mean
 
 log = logging.getLogger("nearid_data")
@@ -28,7 +29,8 @@ def build(
     force: bool = False,
 ) -> list[StageSummary]:
     """Run ``stage`` (a stage of the pipeline) or ``all`` of them; ``verify`` runs none (the CLI
-    verifies after ``all`` and ``verify``). Holds the build directory's lock throughout.
+    verifies after ``all`` and ``verify``). Holds the build directory's lock throughout. Units
+    run on the pipeline's executor with ``workers`` workers.
 
     Like make, a named stage first brings its upstream stages up to date (each skips what is
     already committed); ``only`` runs the named stage alone on the upstream as it is. ``force``
@@ -48,7 +50,8 @@ def build(
     if not names:
         return summaries
     with build_lock(out):
-        executor = LocalExecutor(workers=workers, device=device)
+        executor_cls = EXECUTORS.load(pipeline.executor.get("name", "local"))
+        executor = executor_cls(pipeline.executor_config(), workers=workers, device=device)
         try:
             for name in names:
                 rebuild = force and (stage == "all" or name == stage)
@@ -63,7 +66,7 @@ def _run_one(
     pipeline: PipelineConfig,
     name: str,
     out: Path,
-    executor: LocalExecutor,
+    executor: Executor,
     *,
     device: str,
     force: bool,
@@ -73,7 +76,7 @@ def _run_one(
     before = None if force else read_summary(stage_dir)
     try:
         instance = pipeline.build_stage(name, out, pipeline.upstream_of(name), device)
-        summary = run_stage(instance, pipeline.model_dump(mode="json"), executor, force=force)
+        summary = run_stage(instance, pipeline.stage_factory(), executor, force=force)
     except BaseException:
         # A stage that failed before committing anything leaves no empty folder behind; committed
         # shards stay, so a rerun resumes from them.

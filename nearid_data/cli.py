@@ -68,7 +68,21 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         help="build directory (default: the pipeline's 'out', else build/<name>)",
     )
-    build.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    build.add_argument(
+        "--workers", type=int, default=1, help="worker processes, or Ray actors (default 1)"
+    )
+    build.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        help="where units run: local processes or Ray actors (default: the pipeline's "
+        "'executor', else local)",
+    )
+    build.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="with --executor ray: the cluster to join ('auto', or ray://host:port); default: "
+        "start Ray on this machine",
+    )
     build.add_argument(
         "--device", default="cpu", help="cpu, cuda or cuda:N for model stages (default cpu)"
     )
@@ -216,7 +230,14 @@ def _build(args: argparse.Namespace) -> int:
     path = resolve_pipeline(args.pipeline)
     if args.pipeline is None:
         log.info("pipeline: %s (no --pipeline given)", path.name if path.is_absolute() else path)
-    pipeline = PipelineConfig.load(path, args.overrides)
+    executor = [f"executor.name={args.executor}"] if args.executor else []
+    pipeline = PipelineConfig.load(path, [*args.overrides, *executor])
+    if args.ray_address is not None:
+        if pipeline.executor.get("name") != "ray":
+            raise NearidError("--ray-address applies to the Ray executor: add --executor ray")
+        raw = pipeline.model_dump(mode="json")
+        raw["executor"]["address"] = args.ray_address
+        pipeline = PipelineConfig.from_dict(raw)
     out = args.out or Path(pipeline.out or f"build/{pipeline.name}")
     pipeline.check_out(out)
     stage = args.only or args.stage

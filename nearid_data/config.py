@@ -7,12 +7,14 @@ unknown keys and wrong types fail up front with the key's full path.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import Field
 
+from nearid_data.engine.executor import ExecutorConfig, StageFactory
 from nearid_data.engine.stage import Stage, StageConfig, StageContext
 from nearid_data.errors import NearidError
 from nearid_data.sample import JSON_FIELD
@@ -27,6 +29,8 @@ class PipelineConfig(StrictModel):
     out: str | None = None
     source: dict[str, Any]
     stages: dict[str, dict[str, Any]]
+    executor: dict[str, Any] = Field(default_factory=lambda: {"name": "local"})
+    """Where units run: ``{name: local}`` or ``{name: ray, address: auto, retries: 2}``."""
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> PipelineConfig:
@@ -34,6 +38,7 @@ class PipelineConfig(StrictModel):
         for name in pipeline.stages:
             pipeline.stage_config(name)
         pipeline.source_config()
+        pipeline.executor_config()
         pipeline.check_fields()
         return pipeline
 
@@ -57,6 +62,17 @@ class PipelineConfig(StrictModel):
         if not isinstance(name, str):
             raise NearidError("source.name: required (one of: " + ", ".join(SOURCES.names()) + ")")
         return validated(SOURCES.load(name).Config, raw, "source.")
+
+    def executor_config(self) -> ExecutorConfig:
+        from nearid_data.executors import EXECUTORS
+
+        raw = dict(self.executor)
+        name = raw.pop("name", "local")
+        return validated(EXECUTORS.load(name).Config, raw, "executor.")
+
+    def stage_factory(self) -> StageFactory:
+        """What a worker rebuilds this pipeline's stages with: picklable plain data."""
+        return partial(build_pipeline_stage, self.model_dump(mode="json"))
 
     def check_out(self, out: Path) -> None:
         """Refuse a build directory that is the source root, lies inside it or holds it: a build
@@ -101,6 +117,13 @@ class PipelineConfig(StrictModel):
                 )
             kept = stage.keeps()
             available = (available if kept is None else available & kept) | stage.adds()
+
+
+def build_pipeline_stage(
+    pipeline: dict[str, Any], name: str, build_dir: Path, upstream: str | None, device: str
+) -> Stage:
+    """Stage ``name`` of the pipeline ``pipeline`` (as dumped to JSON), for a worker."""
+    return PipelineConfig.from_dict(pipeline).build_stage(name, build_dir, upstream, device)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from nearid_data.distractors.base import Donor, Generator, InpaintRequest
 from nearid_data.distractors.compositing import composite, measure
 from nearid_data.distractors.concepts import Concept, IdentityInfo, choose_concept
 from nearid_data.distractors.registry import GENERATORS
-from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
+from nearid_data.engine.stage import Kept, Outcome, Rejected, Resources, Stage, StageConfig
 from nearid_data.errors import NearidError, Rejection
 from nearid_data.evaluate.embedders import EMBEDDERS
 from nearid_data.evaluate.embedders.base import Embedder
@@ -110,6 +110,7 @@ class DistractorsStage(Stage):
 
     def __init__(self, config: DistractorsConfig, ctx: Any) -> None:
         super().__init__(config, ctx)
+        self.identity_vectors: dict[str, np.ndarray] = {}  # set by use_shared
         for index, spec in enumerate(config.generators):
             resolve_backend(
                 GENERATORS, backend_spec(spec), where=f"stages.distractors.generators.{index}"
@@ -120,6 +121,9 @@ class DistractorsStage(Stage):
             raise NearidError(
                 "stages.distractors: min_crop_similarity and sibling_by: embedding need an embedder"
             )
+
+    def declared_resources(self) -> Resources:
+        return Resources.for_device(self.ctx.device)
 
     def adds(self) -> frozenset[str]:
         return frozenset(distractor_field(generator_id(s)) for s in self.config.generators)
@@ -137,23 +141,13 @@ class DistractorsStage(Stage):
             )
             for spec in self.config.generators
         }
-        self.embedder: Embedder | None = None
-        if self.config.embedder is not None:
-            self.embedder = build_backend(
-                EMBEDDERS,
-                self.config.embedder,
-                where="stages.distractors.embedder",
-                device=self.ctx.device,
-            )
+        self.embedder = self._embedder()
         self.infos: dict[str, IdentityInfo] = {}
         self.by_category: dict[str, list[IdentityInfo]] = {}
         for identity, rows in sorted(self.upstream_catalog.by_identity.items()):
             info = IdentityInfo(identity, rows[0].category, rows[0].caption)
             self.infos[identity] = info
             self.by_category.setdefault(info.category, []).append(info)
-        self.identity_vectors = (
-            self._identity_vectors() if self.config.sibling_by == "embedding" else {}
-        )
 
     def prepare(self, sample: Sample) -> _Pending:
         return _Pending(
@@ -270,6 +264,32 @@ class DistractorsStage(Stage):
             row.key,
             decode_png(sample["image.png"]),
             decode_mask_png(sample["mask.png"]),
+        )
+
+    def prepare_shared(self) -> dict[str, Any] | None:
+        """With ``sibling_by: embedding``, every identity's embedding: computed once here, not
+        by every worker."""
+        if self.config.sibling_by != "embedding":
+            return None
+        self.embedder = self._embedder()
+        vectors = self._identity_vectors()
+        dtype = next(iter(vectors.values())).dtype.name if vectors else "float32"
+        return {"dtype": dtype, "vectors": {i: v.tolist() for i, v in vectors.items()}}
+
+    def use_shared(self, shared: dict[str, Any]) -> None:
+        self.identity_vectors = {
+            identity: np.asarray(vector, dtype=shared["dtype"])
+            for identity, vector in shared["vectors"].items()
+        }
+
+    def _embedder(self) -> Embedder | None:
+        if self.config.embedder is None:
+            return None
+        return build_backend(
+            EMBEDDERS,
+            self.config.embedder,
+            where="stages.distractors.embedder",
+            device=self.ctx.device,
         )
 
     def _identity_vectors(self) -> dict[str, np.ndarray]:

@@ -3,17 +3,18 @@
 ``execute_unit`` rebuilds the stage from a picklable ``StageTask`` (once per worker process, so
 models load once), runs one unit and commits it: tar first (atomic), then its manifest, the
 completion marker. An executor only decides where that function runs: in this process, in a
-local process pool, or (one more file) on a cluster.
+local process pool, or on a Ray cluster. The task carries a stage factory (a top-level function
+and plain data) rather than a pipeline, so the engine depends on nothing that configures it.
 """
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from nearid_data.engine.manifest import (
     SampleRow,
@@ -23,22 +24,31 @@ from nearid_data.engine.manifest import (
     write_model,
 )
 from nearid_data.engine.prefetch import prefetch
-from nearid_data.engine.stage import Kept, Stage, WorkUnit
+from nearid_data.engine.shared import read_shared
+from nearid_data.engine.stage import Kept, Resources, Stage, WorkUnit
 from nearid_data.engine.tario import ShardError, ShardWriter
 from nearid_data.sample import KEY_FIELD, meta, source_locator
 from nearid_data.seeding import derive_seed
+from nearid_data.strict import StrictModel
+
+StageFactory = Callable[[str, Path, "str | None", str], Stage]
+"""Builds stage ``name`` for ``(name, build_dir, upstream, device)``. Picklable (a top-level
+function, or a ``functools.partial`` of one over plain data), so any worker can call it."""
 
 
 @dataclass(frozen=True)
 class StageTask:
-    """Everything a worker needs to rebuild a stage: plain data, picklable."""
+    """Everything a worker needs to rebuild a stage: picklable."""
 
     stage: str
-    pipeline: dict[str, Any]
+    factory: StageFactory
     build_dir: str
     upstream: str | None
     device: str
     fingerprint: str
+    resources: Resources = field(default_factory=lambda: Resources())
+    shared_sha256: str | None = None
+    """The stage's shared artifact (``engine.shared``) workers read, if it has one."""
 
     def unit_fingerprint(self, unit: WorkUnit) -> str:
         return f"{derive_seed(self.fingerprint, sorted(unit.payload.items())):016x}"
@@ -57,32 +67,38 @@ class UnitFailed(Exception):
         return (type(self), (self.stage, self.unit, self.cause, self.input))
 
 
-_WORKER_STAGES: dict[tuple[str, str, str], Stage] = {}
+_WORKER_STAGES: dict[tuple[str, str, str, str | None], Stage] = {}
 
 
 def worker_stage(task: StageTask) -> Stage:
     """The stage for ``task`` in this process, built and set up once."""
     # The build directory is part of the key: the same config built elsewhere reads other inputs.
-    cache_key = (task.fingerprint, task.build_dir, task.device)
+    cache_key = (task.fingerprint, task.build_dir, task.device, task.shared_sha256)
     stage = _WORKER_STAGES.get(cache_key)
     if stage is None:
-        from nearid_data.config import PipelineConfig
-
-        pipeline = PipelineConfig.from_dict(task.pipeline)
-        stage = pipeline.build_stage(task.stage, Path(task.build_dir), task.upstream, task.device)
+        stage = task.factory(task.stage, Path(task.build_dir), task.upstream, task.device)
+        if task.shared_sha256 is not None:
+            stage_dir = Path(task.build_dir) / task.stage
+            stage.use_shared(read_shared(stage_dir, task.shared_sha256))
         stage.setup()
         _WORKER_STAGES.clear()  # one stage's models at a time per worker
         _WORKER_STAGES[cache_key] = stage
     return stage
 
 
-def execute_unit(task: StageTask, unit: WorkUnit) -> ShardManifest:
+def execute_unit(task: StageTask, unit: WorkUnit, ran_on: str | None = None) -> ShardManifest:
+    """Run and commit ``unit``; its manifest records ``ran_on`` (default: the task's device),
+    where the executor knows more, such as which GPU of which node."""
     try:
-        return _execute(task, unit)
+        return _execute(task, unit, ran_on or task.device)
     except Exception as exc:
-        source = unit.payload.get("input")
-        source = source if isinstance(source, str) else None
-        raise UnitFailed(task.stage, unit.name, _cause(task, unit, exc), source) from exc
+        raise UnitFailed(task.stage, unit.name, _cause(task, unit, exc), unit_input(unit)) from exc
+
+
+def unit_input(unit: WorkUnit) -> str | None:
+    """The upstream shard a unit reads, for failure reports; None for a source's unit."""
+    source = unit.payload.get("input")
+    return source if isinstance(source, str) else None
 
 
 def _cause(task: StageTask, unit: WorkUnit, exc: Exception) -> str:
@@ -96,7 +112,7 @@ def _cause(task: StageTask, unit: WorkUnit, exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _execute(task: StageTask, unit: WorkUnit) -> ShardManifest:
+def _execute(task: StageTask, unit: WorkUnit, ran_on: str) -> ShardManifest:
     stage = worker_stage(task)
     stage_dir = Path(task.build_dir) / task.stage
     started = time.perf_counter()
@@ -137,6 +153,7 @@ def _execute(task: StageTask, unit: WorkUnit) -> ShardManifest:
         n_kept=sum(row.status == "kept" for row in rows),
         n_rejected=sum(row.status == "rejected" for row in rows),
         wall_s=round(time.perf_counter() - started, 4),
+        device=ran_on,
         rows=rows,
     )
     write_model(manifest_path(stage_dir, unit.name), manifest)
@@ -156,8 +173,22 @@ def _rejected_fields(outcome: Any) -> dict[str, Any]:
     }
 
 
+class ExecutorConfig(StrictModel):
+    """An executor's settings from the pipeline's ``executor`` section (beside its ``name``)."""
+
+
 class Executor(ABC):
-    """Runs ``execute_unit(task, unit)`` for each unit; yields manifests in any order."""
+    """Runs ``execute_unit(task, unit)`` for each unit; yields manifests in any order.
+
+    ``workers`` is how many units may run at once; ``device`` the build's device, which the
+    executor hands each worker (a worker may be given one GPU of several)."""
+
+    Config: ClassVar[type[ExecutorConfig]] = ExecutorConfig
+
+    def __init__(self, config: ExecutorConfig, *, workers: int = 1, device: str = "cpu") -> None:
+        self.config = config
+        self.workers = max(1, workers)
+        self.device = device
 
     @abstractmethod
     def map(self, task: StageTask, units: Sequence[WorkUnit]) -> Iterator[ShardManifest]: ...

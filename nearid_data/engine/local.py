@@ -2,7 +2,8 @@
 
 Worker processes are spawned, not forked: forking a process that has imported torch or started
 threads is unsafe, and spawn behaves the same on every platform. Each worker keeps its stage (and
-its models) across units. With a CUDA device and several workers, worker ``i`` takes ``cuda:i``.
+its models) across units. With a CUDA device and several workers, worker ``i`` takes ``cuda:i``;
+a stage whose workers need a GPU runs at most one worker per GPU.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
-from nearid_data.engine.executor import Executor, StageTask, UnitFailed, execute_unit
+from nearid_data.engine.executor import (
+    Executor,
+    ExecutorConfig,
+    StageTask,
+    UnitFailed,
+    execute_unit,
+)
 from nearid_data.engine.manifest import ShardManifest
 from nearid_data.engine.stage import WorkUnit
 
@@ -32,23 +39,26 @@ def _run_in_worker(task: StageTask, unit: WorkUnit) -> ShardManifest:
 
 
 class LocalExecutor(Executor):
-    def __init__(self, workers: int = 1, device: str = "cpu") -> None:
-        self.workers = max(1, workers)
-        self.device = device
+    def __init__(
+        self, config: ExecutorConfig | None = None, *, workers: int = 1, device: str = "cpu"
+    ) -> None:
+        super().__init__(config or ExecutorConfig(), workers=workers, device=device)
         self._pool: ProcessPoolExecutor | None = None
+        self._pool_size = 0
 
     def map(self, task: StageTask, units: Sequence[WorkUnit]) -> Iterator[ShardManifest]:
-        if self.workers == 1 or len(units) <= 1:
+        workers = self.workers_for(task)
+        if workers == 1 or len(units) <= 1:
             for unit in units:
                 yield execute_unit(task, unit)
             return
-        pool = self._ensure_pool()
+        pool = self._ensure_pool(workers)
         # Keep a bounded number of units in flight so results stream back while others run.
         running: dict[Future[ShardManifest], WorkUnit] = {}
         queue = list(units)
         try:
             while queue or running:
-                while queue and len(running) < 2 * self.workers:
+                while queue and len(running) < 2 * workers:
                     unit = queue.pop(0)
                     running[pool.submit(_run_in_worker, task, unit)] = unit
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -68,20 +78,37 @@ class LocalExecutor(Executor):
                 future.cancel()
             raise
 
-    def _ensure_pool(self) -> ProcessPoolExecutor:
+    def workers_for(self, task: StageTask) -> int:
+        """``workers``, but no more than one per GPU for a stage whose workers take a GPU."""
+        if task.resources.num_gpus <= 0 or not self.device.startswith("cuda"):
+            return self.workers
+        if ":" in self.device:  # one named GPU
+            return 1
+        return max(1, min(self.workers, int(_cuda_device_count() // task.resources.num_gpus)))
+
+    def _ensure_pool(self, workers: int) -> ProcessPoolExecutor:
+        if self._pool is not None and self._pool_size != workers:
+            self.close()
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
             devices = None
             if self.device.startswith("cuda") and ":" not in self.device:
                 devices = context.Queue()
-                for index in range(self.workers):
+                for index in range(workers):
                     devices.put(f"cuda:{index}")
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_init_worker, initargs=(devices,)
+                workers, mp_context=context, initializer=_init_worker, initargs=(devices,)
             )
+            self._pool_size = workers
         return self._pool
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+
+
+def _cuda_device_count() -> int:
+    import torch  # only a GPU build asks, and it has torch
+
+    return int(torch.cuda.device_count())

@@ -60,6 +60,9 @@ class ShardManifest(StrictModel):
     n_kept: int
     n_rejected: int
     wall_s: float
+    device: str = Field(
+        "cpu", description="what the unit ran on: cuda:1; on Ray, the GPU and the node's address"
+    )
     rows: list[SampleRow]
 
     def rejected_by_reason(self) -> Counter[str]:
@@ -90,11 +93,18 @@ class StageSummary(StrictModel):
     shards: list[ShardEntry]
     bytes: int
     models: dict[str, Any] = Field(default_factory=dict)
-    device: str = Field("cpu", description="where model stages ran; GPU kernels may change bytes")
+    device: str = Field("cpu", description="the device the build asked for (--device)")
+    devices: list[str] = Field(
+        default_factory=list,
+        description="what the units run this time ran on; GPU kernels may change bytes",
+    )
     versions: dict[str, str]
     wall_s: float
     units_run: int
     units_skipped: int
+    shared: str | None = Field(
+        None, description="sha256 of the stage's shared artifact (_shared.json), if it has one"
+    )
     warnings: list[str] = Field(
         default_factory=list, description="what looks wrong without failing: empty stage or split"
     )

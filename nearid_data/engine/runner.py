@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
 from tqdm import tqdm
 
 from nearid_data.engine.atomic import sweep_temporaries
-from nearid_data.engine.executor import Executor, StageTask
+from nearid_data.engine.executor import Executor, StageFactory, StageTask
 from nearid_data.engine.manifest import (
     MANIFEST_SUFFIX,
     SUMMARY_NAME,
@@ -31,6 +32,7 @@ from nearid_data.engine.manifest import (
     tar_path,
     write_model,
 )
+from nearid_data.engine.shared import SHARED_NAME, reusable_shared, write_shared
 from nearid_data.engine.stage import Stage, WorkUnit
 from nearid_data.engine.tario import file_sha256
 from nearid_data.errors import NearidError
@@ -71,8 +73,10 @@ def package_versions() -> dict[str, str]:
 
 
 def run_stage(
-    stage: Stage, pipeline_raw: dict, executor: Executor, *, force: bool = False
+    stage: Stage, factory: StageFactory, executor: Executor, *, force: bool = False
 ) -> StageSummary:
+    """Run ``stage``'s uncommitted units on ``executor``; its workers rebuild the stage with
+    ``factory``, which must build the same stage as ``stage``."""
     started = time.perf_counter()
     stage_dir = stage.ctx.stage_dir(stage.name)
     if force and stage_dir.exists():
@@ -83,15 +87,22 @@ def run_stage(
 
     task = StageTask(
         stage=stage.name,
-        pipeline=pipeline_raw,
+        factory=factory,
         build_dir=str(stage.ctx.build_dir),
         upstream=stage.ctx.upstream,
         device=stage.ctx.device,
         fingerprint=stage_fingerprint(stage),
+        resources=stage.resources(),
     )
     units = stage.plan()
     done = {u.name: m for u in units if (m := _committed(stage_dir, task, u)) is not None}
     todo = [u for u in units if u.name not in done]
+    shared = (
+        _shared_artifact(stage, stage_dir, task.fingerprint)
+        if todo
+        else reusable_shared(stage_dir, task.fingerprint)
+    )
+    task = replace(task, shared_sha256=shared)
     for unit in todo:
         manifest_path(stage_dir, unit.name).unlink(missing_ok=True)
     with tqdm(total=len(todo), desc=stage.name, unit="shard", disable=None, leave=False) as bar:
@@ -113,10 +124,12 @@ def run_stage(
         seed=stage.ctx.pipeline.seed,
         models=stage.describe(),
         device=stage.ctx.device,
+        devices=sorted({done[u.name].device for u in todo}),
         versions=package_versions(),
         wall_s=round(time.perf_counter() - started, 3),
         units_run=len(todo),
         units_skipped=len(units) - len(todo),
+        shared=task.shared_sha256,
     )
     summary = summary.model_copy(update={"warnings": stage_warnings(stage, summary, manifests)})
     for warning in summary.warnings:
@@ -149,6 +162,19 @@ def stage_warnings(
             f"split {name!r} of stage {stage.name!r} is empty" for name in sorted(declared - filled)
         ]
     return warnings
+
+
+def _shared_artifact(stage: Stage, stage_dir: Path, fingerprint: str) -> str | None:
+    """The sha256 of the stage's shared artifact: the stored one if it was computed for this
+    fingerprint (a resumed build), else computed now; None for a stage that shares nothing."""
+    stored = reusable_shared(stage_dir, fingerprint)
+    if stored is not None:
+        return stored
+    shared = stage.prepare_shared()
+    if shared is None:
+        (stage_dir / SHARED_NAME).unlink(missing_ok=True)
+        return None
+    return write_shared(stage_dir, fingerprint, shared)
 
 
 def _committed(stage_dir: Path, task: StageTask, unit: WorkUnit) -> ShardManifest | None:

@@ -88,10 +88,28 @@ class StageContext:
         return self.build_dir / name
 
 
+class Resources(StrictModel):
+    """What one worker of a stage needs: a Ray actor reserves it; the local executor runs at most
+    one worker per GPU for a stage that takes one."""
+
+    num_cpus: float = Field(default=1, ge=0)
+    num_gpus: float = Field(default=0, ge=0)
+    memory: int | None = Field(default=None, ge=0)
+    """Heap bytes to reserve per worker (Ray schedules by it); None: no reservation."""
+
+    @classmethod
+    def for_device(cls, device: str) -> Resources:
+        """A model stage's worker: one GPU when the device is CUDA, else a CPU."""
+        return cls(num_gpus=1 if device.startswith("cuda") else 0)
+
+
 class StageConfig(StrictModel):
     """Settings every stage has."""
 
     batch_size: int = Field(16, ge=1, le=4096)
+    resources: Resources | None = Field(None, exclude=True)
+    """Overrides what the stage declares one worker needs (``{num_gpus: 1}``). Where a unit runs
+    never changes what it produces, so this is left out of the fingerprint."""
 
 
 class Stage:
@@ -120,6 +138,18 @@ class Stage:
         """Models and backends used, for the stage summary."""
         return {}
 
+    def resources(self) -> Resources:
+        """What one worker needs; the pipeline's ``resources`` overrides it key by key."""
+        declared = self.declared_resources()
+        override = self.config.resources
+        if override is None:
+            return declared
+        return declared.model_copy(update=override.model_dump(exclude_unset=True))
+
+    def declared_resources(self) -> Resources:
+        """Default: one CPU. A model stage takes a GPU when its device is one."""
+        return Resources()
+
     def declared_splits(self) -> frozenset[str]:
         """Splits this stage assigns samples to; one left empty is a warning in its summary."""
         return frozenset()
@@ -138,8 +168,19 @@ class Stage:
             for entry in self.upstream_catalog.summary.shards
         ]
 
+    def prepare_shared(self) -> Any:
+        """Work that every worker's ``setup`` would repeat (a plan over the whole upstream,
+        embeddings of every identity), done once by the runner before the units run. Returns
+        JSON-able data, stored as the stage's shared artifact (``engine.shared``) and handed to
+        ``use_shared`` in every worker; None (the default): nothing to share."""
+        return None
+
+    def use_shared(self, shared: Any) -> None:
+        """Take what ``prepare_shared`` computed, as read back from the artifact; before
+        ``setup``. Called only for a stage whose ``prepare_shared`` returned data."""
+
     def setup(self) -> None:
-        """Load models and global state, once per worker."""
+        """Load models and per-worker state, once per worker."""
 
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
         """Default: stream the upstream shard through ``prepare`` (on a background thread, a

@@ -9,9 +9,10 @@ copies) or ``unused`` (beyond the sizes, in no group, a cluster already among th
 each image's position among its identity's images of its role in ``qa.position``; the guards do
 not apply). A group in which no identity has enough images is an error naming the counts.
 
-Like ``splits``, the assignment is global and computed in ``setup`` from the upstream catalog.
-The guards need pixels: every image of a subject (and of a distractor identity) is fetched and
-decoded once per worker for its 64-bit dHash, its cluster id (``json.source[cluster_key]``) and,
+Like ``splits``, the assignment is global: computed from the upstream catalog once, before the
+units run, as the stage's shared artifact that every worker reads (``prepare_shared``). The
+guards need pixels: every image of a subject (and of a distractor identity) is fetched and
+decoded for its 64-bit dHash, its cluster id (``json.source[cluster_key]``) and,
 for k-means selection, its embedding. That is a few ms per image, seconds for FPR's thousands
 of images; the other identities are assigned from the catalog alone.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from typing import Any, Literal
 
 from pydantic import model_validator
@@ -81,12 +83,23 @@ class GalleriesStage(Stage):
                 f"none for {source!r} (known: {', '.join(fpr_draw.LOADERS)}); use draw: stratified"
             )
 
-    def setup(self) -> None:
+    def prepare_shared(self) -> dict[str, Any]:
+        """Every image's decision, from the whole upstream (hashing the images it inspects):
+        once for all workers."""
+        self._decide()
+        return {key: [group, asdict(decision)] for key, (group, decision) in self.decisions.items()}
+
+    def use_shared(self, shared: dict[str, Any]) -> None:
+        self.decisions: dict[str, tuple[str | None, Decision]] = {
+            key: (group, Decision(**decision)) for key, (group, decision) in shared.items()
+        }
+
+    def _decide(self) -> None:
         catalog = self.upstream_catalog
         seed = self.ctx.pipeline.seed
         groups = group_identities(catalog.identities_by_category, self.config.groups)
         grouped = {identity for identities in groups.values() for identity in identities}
-        self.decisions: dict[str, tuple[str | None, Decision]] = {
+        self.decisions = {
             row.key: (None, Decision(None, UNUSED, f"{identity} is in no group"))
             for identity, rows in catalog.by_identity.items()
             if identity not in grouped

@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import Field
 
 from nearid_data.backend import build_backend, resolve_backend
-from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
+from nearid_data.engine.stage import Kept, Outcome, Rejected, Resources, Stage, StageConfig
 from nearid_data.errors import Rejection, input_failure
 from nearid_data.imageio import decode_mask_png, decode_png, encode_png
 from nearid_data.registry import Registry
@@ -73,6 +73,9 @@ class SegmentStage(Stage):
         if self.config.detector is not None:
             specs.append((self.config.detector, DETECTORS, "stages.segment.detector"))
         return specs
+
+    def declared_resources(self) -> Resources:
+        return Resources.for_device(self.ctx.device)
 
     def adds(self) -> frozenset[str]:
         return frozenset({"mask.png", "inpaint_mask.png"})

@@ -26,8 +26,8 @@ instances of the category, sorted).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -142,7 +142,8 @@ class PodsSplitsStage(Stage):
     Config = PodsSplitsConfig
     config: PodsSplitsConfig
 
-    def setup(self) -> None:
+    def prepare_shared(self) -> dict[str, Any]:
+        """The plan of every instance, from the whole upstream: once, not per worker."""
         catalog = self.upstream_catalog
         # What the source says lives in the json only; read it alone, not the pixels.
         units = [entry.unit for entry in catalog.summary.shards]
@@ -159,8 +160,7 @@ class PodsSplitsStage(Stage):
             instances[identity] = Instance(
                 rows[0].category, views, source[keys[0]].get("class_split")
             )
-        self.view_counts = {name: len(i.views) for name, i in instances.items()}
-        self.plans = assign_instances(
+        plans = assign_instances(
             instances,
             seed=self.ctx.pipeline.seed,
             references=self.config.references,
@@ -168,6 +168,21 @@ class PodsSplitsStage(Stage):
             val_fraction=self.config.val_fraction,
             keep_source_class_split=self.config.keep_source_class_split,
         )
+        return {
+            "view_counts": {name: len(i.views) for name, i in instances.items()},
+            "plans": {name: asdict(plan) for name, plan in plans.items()},
+        }
+
+    def use_shared(self, shared: dict[str, Any]) -> None:
+        self.view_counts: dict[str, int] = shared["view_counts"]
+        self.plans = {
+            name: InstancePlan(
+                class_split=plan["class_split"],
+                negatives=tuple(plan["negatives"]),
+                views={key: ViewRole(**role) for key, role in plan["views"].items()},
+            )
+            for name, plan in shared["plans"].items()
+        }
 
     def process(self, samples: Sequence[Sample]) -> Iterable[Outcome]:
         for sample in samples:

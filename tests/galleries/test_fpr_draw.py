@@ -15,8 +15,8 @@ import pytest
 
 from nearid_data.build import build
 from nearid_data.config import PipelineConfig
-from nearid_data.engine.executor import UnitFailed
 from nearid_data.engine.tario import read_samples
+from nearid_data.errors import NearidError
 from nearid_data.sources.cub import FPR_GROUPS
 from tests.source_fixtures import jpeg, write_cub
 
@@ -103,10 +103,10 @@ def test_classes_with_too_few_images_are_an_error_naming_them(tmp_path: Path) ->
     ids = [c for ids in FPR_GROUPS.values() for c in ids]
     written = write_cub(tmp_path / "cub", class_ids=ids, per_class=12, size=(32, 40))
     galleries = {"draw": "fpr", "references_per_subject": 10, "gallery_per_subject": 10}
-    with pytest.raises(UnitFailed, match=r"fewer than the 20 images .*113\.Bird_113 \(12\)"):
+    with pytest.raises(NearidError, match=r"fewer than the 20 images .*113\.Bird_113 \(12\)"):
         _build(tmp_path, {**written.source, "groups": "fpr"}, galleries)
     stratified = {"references_per_subject": 10, "gallery_per_subject": 10, "min_images": 20}
-    with pytest.raises(UnitFailed, match=r"no identity of group 'sparrow' has the 20 images"):
+    with pytest.raises(NearidError, match=r"no identity of group 'sparrow' has the 20 images"):
         _build(tmp_path, {**written.source, "groups": "fpr"}, stratified)
 
 
@@ -222,8 +222,6 @@ def test_cars_draw_is_the_loaders_with_label_ids_as_names(tmp_path: Path) -> Non
 
 
 def test_draw_fpr_without_a_loader_for_the_source_is_refused_at_validation() -> None:
-    from nearid_data.errors import NearidError
-
     stages = {"ingest": {}, "galleries": {"draw": "fpr"}, "export-fpr": {}}
     with pytest.raises(NearidError, match="there is none for 'demo'"):
         PipelineConfig.from_dict({"name": "x", "source": {"name": "demo"}, "stages": stages})

@@ -1,0 +1,170 @@
+"""The Ray executor on a local Ray instance (``ray.init(num_cpus=2)``, one per module): the same
+shard bytes as the local executor with any number of actors, resume across executors, retries
+after a killed actor or a failing unit."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nearid_data.build import build
+from nearid_data.config import PipelineConfig, build_pipeline_stage
+from nearid_data.engine.executor import StageTask, UnitFailed
+from nearid_data.engine.manifest import manifest_path, read_summary
+from nearid_data.engine.ray_executor import RayExecutor, RayExecutorConfig
+from nearid_data.engine.runner import stage_fingerprint
+from nearid_data.engine.stage import Stage, WorkUnit
+from nearid_data.errors import NearidError
+from tests.build_helpers import ROOT, shard_bytes
+from tests.conftest import tiny_pipeline
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_instance() -> Iterator[None]:
+    # Workers import the stage factories of this module, so they need the repository on the path.
+    ray.init(
+        num_cpus=2,
+        log_to_driver=False,
+        include_dashboard=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
+    )
+    yield
+    ray.shutdown()
+
+
+def _on(executor: dict[str, Any], **overrides: Any) -> PipelineConfig:
+    raw = tiny_pipeline(**overrides).model_dump(mode="json")
+    return PipelineConfig.from_dict({**raw, "executor": executor})
+
+
+@pytest.fixture(scope="module")
+def local_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("local")
+    build(tiny_pipeline(), out=out)
+    return out
+
+
+@pytest.mark.parametrize("actors", [1, 2])
+def test_ray_builds_the_same_bytes_as_local(local_build: Path, tmp_path: Path, actors: int) -> None:
+    summaries = build(_on({"name": "ray"}), out=tmp_path, workers=actors)
+    assert all(s.units_run == len(s.shards) for s in summaries)
+    here = f"cpu on {ray.util.get_node_ip_address()}"
+    assert all(s.devices == [here] for s in summaries)  # what the units ran on
+    assert shard_bytes(tmp_path) == shard_bytes(local_build)
+
+
+def test_a_build_started_on_one_executor_resumes_on_the_other(
+    local_build: Path, tmp_path: Path
+) -> None:
+    # Started locally, stopped after part of segment (its last manifests never written) ...
+    build(tiny_pipeline(), out=tmp_path, stage="segment")
+    lost = sorted((tmp_path / "segment").glob("*.manifest.json"))[1:]
+    for manifest in lost:
+        manifest.unlink()
+    (tmp_path / "segment" / "_summary.json").unlink()
+    # ... resumed on Ray, which runs only what is missing, then locally again: nothing to do.
+    summaries = {s.stage: s for s in build(_on({"name": "ray"}), out=tmp_path, workers=2)}
+    assert summaries["ingest"].units_run == 0
+    assert summaries["segment"].units_run == len(lost) > 0
+    assert all(s.units_run == 0 for s in build(tiny_pipeline(), out=tmp_path))
+    assert shard_bytes(tmp_path) == shard_bytes(local_build)
+
+
+def _stall_first_attempt(marks: str, *args: Any) -> Stage:
+    """The pipeline's stage, except that a unit's first attempt reports its actor and stalls."""
+    stage = build_pipeline_stage(*args)
+    run = stage.run
+
+    def stalling_run(unit: WorkUnit) -> Any:
+        mark = Path(marks) / unit.name
+        if not mark.exists():
+            mark.write_text(ray.get_runtime_context().get_actor_id())
+            time.sleep(120)
+        return run(unit)
+
+    stage.run = stalling_run  # type: ignore[method-assign]
+    return stage
+
+
+def test_a_unit_whose_actor_is_killed_runs_again_on_another(
+    local_build: Path, tmp_path: Path
+) -> None:
+    pipeline = tiny_pipeline()
+    out, marks = tmp_path / "out", tmp_path / "marks"
+    marks.mkdir()
+    stage = pipeline.build_stage("ingest", out, None)
+    units = stage.plan()
+    task = StageTask(
+        stage="ingest",
+        factory=partial(_stall_first_attempt, str(marks), pipeline.model_dump(mode="json")),
+        build_dir=str(out),
+        upstream=None,
+        device="cpu",
+        fingerprint=stage_fingerprint(stage),
+    )
+    executor = RayExecutor(RayExecutorConfig(retries=1), workers=1)
+    killed: list[str] = []
+
+    def kill_the_stalled_actor() -> None:
+        first = marks / units[0].name
+        while not first.exists() or not first.read_text():
+            time.sleep(0.05)
+        (actor,) = executor._actors
+        assert actor._actor_id.hex() == first.read_text()
+        killed.append(first.read_text())
+        ray.kill(actor)
+
+    (out / "ingest").mkdir(parents=True)
+    killer = threading.Thread(target=kill_the_stalled_actor)
+    killer.start()
+    for unit in units[1:]:
+        (marks / unit.name).write_text("")  # only the first unit stalls
+    started = time.perf_counter()
+    # One actor: the first unit stalls, its actor is killed, and it runs again on a new actor.
+    manifests = list(executor.map(task, units))
+    killer.join()
+    assert killed and time.perf_counter() - started < 60
+    assert sorted(m.unit for m in manifests) == sorted(u.name for u in units)
+    local = shard_bytes(local_build)
+    for unit in units:
+        assert manifest_path(out / "ingest", unit.name).exists()
+        tar = f"ingest/{unit.name}.tar"
+        assert (out / tar).read_bytes() == local[tar]
+
+
+def test_a_unit_failing_every_time_stops_the_build_naming_it(tmp_path: Path) -> None:
+    build(tiny_pipeline(), out=tmp_path, stage="ingest")
+    shard = sorted((tmp_path / "ingest").glob("*.tar"))[0]
+    data = bytearray(shard.read_bytes())
+    data[700] ^= 0x01
+    shard.write_bytes(bytes(data))
+    pipeline = _on({"name": "ray", "retries": 1})
+    with pytest.raises(UnitFailed) as error:
+        build(pipeline, out=tmp_path, stage="segment", only=True, workers=2)
+    message = str(error.value)
+    assert message.startswith(f"stage 'segment', unit '{shard.stem}', input '{shard.stem}'")
+    assert "sha256 differs" in message and "failed all 2 attempts" in message
+    assert read_summary(tmp_path / "segment") is None
+    assert os.path.exists(tmp_path / "ingest" / "_summary.json")
+
+
+def test_actors_never_outnumber_what_the_cluster_holds(tmp_path: Path) -> None:
+    task = StageTask("ingest", tiny_pipeline().stage_factory(), str(tmp_path), None, "cpu", "f")
+    assert RayExecutor(workers=8)._fits(task) == 2  # the module's instance has 2 CPUs, 1 each
+    stages = {"ingest": {"shard_size": 8, "resources": {"num_cpus": 3}}}
+    with pytest.raises(
+        NearidError,
+        match=r"one actor needs \{'CPU': 3\.0\} but the Ray cluster has \{'CPU': 2\.0\}",
+    ):
+        build(_on({"name": "ray"}, stages=stages), out=tmp_path, workers=2)
+    with pytest.raises(NearidError, match="use --device cuda"):
+        RayExecutor(device="cuda:1")
