@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from nearid_data import __version__
 from nearid_data.errors import NearidError
@@ -65,8 +66,9 @@ def parser() -> argparse.ArgumentParser:
     )
     build.add_argument(
         "--out",
-        type=Path,
-        help="build directory (default: the pipeline's 'out', else build/<name>)",
+        type=_location,
+        help="build directory, a path or an fsspec URL such as s3://bucket/prefix "
+        "(default: the pipeline's 'out', else build/<name>)",
     )
     build.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     build.add_argument(
@@ -90,7 +92,9 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("pipelines", help="list the shipped pipelines (names for --pipeline)")
 
     verify = commands.add_parser("verify", help="re-read and re-hash every shard of a build")
-    verify.add_argument("directory", type=Path, help="a build directory or one stage's directory")
+    verify.add_argument(
+        "directory", type=_location, help="a build directory or one stage's directory"
+    )
 
     inspect = commands.add_parser("inspect", help="counts, rejections and sizes of a build")
     inspect.add_argument("directory", type=Path)
@@ -188,7 +192,14 @@ def _pipelines() -> int:
     return 0
 
 
-def _verify(directory: Path) -> int:
+def _location(value: str) -> Any:
+    """A build directory argument: a local path or an fsspec URL (engine/storage.py)."""
+    from nearid_data.engine.storage import location
+
+    return location(value)
+
+
+def _verify(directory: Any) -> int:
     from nearid_data.verify import verify
 
     report = verify(directory)
@@ -217,8 +228,9 @@ def _build(args: argparse.Namespace) -> int:
     if args.pipeline is None:
         log.info("pipeline: %s (no --pipeline given)", path.name if path.is_absolute() else path)
     pipeline = PipelineConfig.load(path, args.overrides)
-    out = args.out or Path(pipeline.out or f"build/{pipeline.name}")
-    pipeline.check_out(out)
+    out = args.out or _location(pipeline.out or f"build/{pipeline.name}")
+    if isinstance(out, Path):  # a URL cannot overlap a local source folder
+        pipeline.check_out(out)
     stage = args.only or args.stage
     summaries = build(
         pipeline,

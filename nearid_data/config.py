@@ -14,6 +14,7 @@ import yaml
 from pydantic import Field
 
 from nearid_data.engine.stage import Stage, StageConfig, StageContext
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.sample import JSON_FIELD
 from nearid_data.sources.base import SourceConfig
@@ -77,7 +78,7 @@ class PipelineConfig(StrictModel):
         return order[position - 1] if position else None
 
     def build_stage(
-        self, name: str, build_dir: Path, upstream: str | None, device: str = "cpu"
+        self, name: str, build_dir: Location, upstream: str | None, device: str = "cpu"
     ) -> Stage:
         from nearid_data.stages import STAGES
 

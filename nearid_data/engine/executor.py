@@ -12,7 +12,6 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from nearid_data.engine.manifest import (
@@ -24,6 +23,7 @@ from nearid_data.engine.manifest import (
 )
 from nearid_data.engine.prefetch import prefetch
 from nearid_data.engine.stage import Kept, Stage, WorkUnit
+from nearid_data.engine.storage import location, relative
 from nearid_data.engine.tario import ShardError, ShardWriter
 from nearid_data.sample import KEY_FIELD, meta, source_locator
 from nearid_data.seeding import derive_seed
@@ -69,7 +69,9 @@ def worker_stage(task: StageTask) -> Stage:
         from nearid_data.config import PipelineConfig
 
         pipeline = PipelineConfig.from_dict(task.pipeline)
-        stage = pipeline.build_stage(task.stage, Path(task.build_dir), task.upstream, task.device)
+        stage = pipeline.build_stage(
+            task.stage, location(task.build_dir), task.upstream, task.device
+        )
         stage.setup()
         _WORKER_STAGES.clear()  # one stage's models at a time per worker
         _WORKER_STAGES[cache_key] = stage
@@ -98,7 +100,7 @@ def _cause(task: StageTask, unit: WorkUnit, exc: Exception) -> str:
 
 def _execute(task: StageTask, unit: WorkUnit) -> ShardManifest:
     stage = worker_stage(task)
-    stage_dir = Path(task.build_dir) / task.stage
+    stage_dir = location(task.build_dir) / task.stage
     started = time.perf_counter()
     rows: list[SampleRow] = []
     tar = tar_path(stage_dir, unit.name)
@@ -130,7 +132,7 @@ def _execute(task: StageTask, unit: WorkUnit) -> ShardManifest:
         stage=task.stage,
         unit=unit.name,
         fingerprint=task.unit_fingerprint(unit),
-        tar=tar.relative_to(stage_dir).as_posix(),
+        tar=relative(tar, stage_dir),
         bytes=writer.result.bytes,
         sha256=writer.result.sha256,
         n_in=len(rows),
