@@ -10,9 +10,9 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 from nearid_data import __version__
+from nearid_data.engine.storage import Location, location
 from nearid_data.errors import NearidError
 from nearid_data.stages import STAGES
 
@@ -66,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
     )
     build.add_argument(
         "--out",
-        type=_location,
+        type=location,
         help="build directory, a path or an fsspec URL such as s3://bucket/prefix "
         "(default: the pipeline's 'out', else build/<name>)",
     )
@@ -93,7 +93,7 @@ def parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser("verify", help="re-read and re-hash every shard of a build")
     verify.add_argument(
-        "directory", type=_location, help="a build directory or one stage's directory"
+        "directory", type=location, help="a build directory or one stage's directory"
     )
 
     inspect = commands.add_parser("inspect", help="counts, rejections and sizes of a build")
@@ -192,14 +192,7 @@ def _pipelines() -> int:
     return 0
 
 
-def _location(value: str) -> Any:
-    """A build directory argument: a local path or an fsspec URL (engine/storage.py)."""
-    from nearid_data.engine.storage import location
-
-    return location(value)
-
-
-def _verify(directory: Any) -> int:
+def _verify(directory: Location) -> int:
     from nearid_data.verify import verify
 
     report = verify(directory)
@@ -228,7 +221,7 @@ def _build(args: argparse.Namespace) -> int:
     if args.pipeline is None:
         log.info("pipeline: %s (no --pipeline given)", path.name if path.is_absolute() else path)
     pipeline = PipelineConfig.load(path, args.overrides)
-    out = args.out or _location(pipeline.out or f"build/{pipeline.name}")
+    out = args.out or location(pipeline.out or f"build/{pipeline.name}")
     if isinstance(out, Path):  # a URL cannot overlap a local source folder
         pipeline.check_out(out)
     stage = args.only or args.stage

@@ -11,7 +11,8 @@ the holder. Two implementations, one contract:
 - Object storage: the lease object is created with a conditional put (``If-None-Match: *`` on
   S3), so of two builds starting together exactly one creates it. A background thread renews the
   expiry every third of the lease time; a build killed without releasing leaves a lease that
-  expires, after which another build takes it over. A holder that finds its lease taken (it
+  expires, after which another build takes it over (at once when the holder ran on this host and
+  its process has ended). A holder that finds its lease taken (it
   stalled past the expiry) fails when it leaves the build instead of reporting success.
 """
 
@@ -31,6 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nearid_data.engine import storage
+from nearid_data.engine.atomic import process_gone
 from nearid_data.engine.storage import Location, ObjectPath
 from nearid_data.errors import NearidError
 
@@ -69,6 +71,10 @@ class Lease:
             return cls(**json.loads(data))
         except (ValueError, TypeError):
             return None
+
+    def stale(self) -> bool:
+        """Expired, or held by a process of this host that has ended (killed without release)."""
+        return self.expires <= time.time() or process_gone(self.host, self.pid)
 
     def describe(self) -> str:
         started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
@@ -155,13 +161,13 @@ def _acquire(path: ObjectPath, ttl: float) -> Lease:
     if storage.create_exclusive(path, lease.encode()):
         return lease
     held = _current(path)
-    if held is not None and held.expires > time.time():
+    if held is not None and not held.stale():
         raise BuildLocked(_locked_message(path.parent, held.describe()))
-    # Expired (or unreadable): take it over. Re-read just before deleting so that a lease another
+    # Stale (or unreadable): take it over. Re-read just before deleting so that a lease another
     # taker created meanwhile is not deleted; the exclusive create then picks one winner.
     if _current(path) == held:
         log.warning(
-            "taking over the expired build lease of %s",
+            "taking over the stale build lease of %s",
             held.describe() if held else "an unknown holder",
         )
         storage.delete(path)

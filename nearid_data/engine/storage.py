@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -34,10 +35,12 @@ _CHUNK = 1 << 20
 
 def filesystem(protocol: str) -> Any:
     """The fsspec file system for ``protocol`` (fsspec caches instances; options come from
-    fsspec's configuration, e.g. ``FSSPEC_S3_ENDPOINT_URL``, or the protocol's own environment)."""
+    fsspec's configuration, e.g. ``FSSPEC_S3_ENDPOINT_URL``, or the protocol's environment such
+    as ``AWS_ENDPOINT_URL`` and ``AWS_PROFILE``)."""
     fsspec = import_optional("fsspec", extra=STORAGE_EXTRA)
     try:
-        return fsspec.filesystem(protocol)
+        # No listings cache: other processes commit shards while this one lists and checks sizes.
+        return fsspec.filesystem(protocol, use_listings_cache=False)
     except ImportError as exc:  # the protocol's package (s3fs, gcsfs...) is missing
         raise NearidError(
             f"{protocol}:// locations need an fsspec file system package ({exc}); "
@@ -393,3 +396,18 @@ def upload_tree(local: Path, target: ObjectPath) -> None:
     for old in list_files(target):
         if relative(old, target) not in fresh:
             delete(old)
+
+
+@contextmanager
+def local_copy(root: Location, files: list[str]) -> Iterator[Path]:
+    """A local folder holding ``files`` (paths relative to ``root``): ``root`` itself when it is
+    local, else a temporary download of just those files, removed afterwards."""
+    if isinstance(root, Path):
+        yield root
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        for name in files:
+            target = Path(folder) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            root.fs.get_file((root / name).path, str(target))
+        yield Path(folder)

@@ -46,6 +46,8 @@ Box = tuple[float, float, float, float]
 
 
 class DatasetConfig(SourceConfig):
+    location_fields: ClassVar[frozenset[str]] = frozenset({"root", "manifest"})
+
     root: str
     manifest: str | None = None
     """A source manifest (see ``checksums``) that the files under ``root`` must match."""
