@@ -374,6 +374,11 @@ def local_dir(where: Location, what: str) -> Path:
     )
 
 
+def is_link(where: Location) -> bool:
+    """Whether ``where`` is a symbolic link (object stores have none)."""
+    return isinstance(where, Path) and where.is_symlink()
+
+
 def make_dirs(where: Location) -> None:
     """Create the folder locally; object stores have no folders, so nothing to do there."""
     if isinstance(where, Path):
