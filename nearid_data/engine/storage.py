@@ -52,8 +52,8 @@ def filesystem(protocol: str) -> Any:
 class ObjectPath:
     """A location in an fsspec file system: a protocol and a ``/``-separated path, with the
     pure-path operations of ``pathlib`` (``/``, ``name``, ``parent``...) and the reads that code
-    shared with local paths calls (``exists``, ``read_bytes``, ``open``). Writes and deletes go
-    through this module's functions, which know the commit protocol."""
+    shared with local paths calls (``exists``, ``is_dir``, ``read_bytes``...). Writes and deletes
+    go through this module's functions, which know the commit protocol."""
 
     protocol: str
     path: str
@@ -63,7 +63,8 @@ class ObjectPath:
         match = _URL.match(url)
         if match is None:
             raise ValueError(f"{url!r} is not a URL")
-        return cls(match["protocol"], str(PurePosixPath("/" + match["path"]))[1:].rstrip("/"))
+        # Normalised as a POSIX path: no doubled or trailing slashes in keys.
+        return cls(match["protocol"], str(PurePosixPath("/" + match["path"]))[1:])
 
     @property
     def fs(self) -> Any:
@@ -84,14 +85,6 @@ class ObjectPath:
         return self._pure.name
 
     @property
-    def stem(self) -> str:
-        return self._pure.stem
-
-    @property
-    def suffix(self) -> str:
-        return self._pure.suffix
-
-    @property
     def parent(self) -> ObjectPath:
         return ObjectPath(self.protocol, str(self._pure.parent))
 
@@ -99,24 +92,8 @@ class ObjectPath:
     def parents(self) -> list[ObjectPath]:
         return [ObjectPath(self.protocol, str(p)) for p in self._pure.parents if str(p) != "."]
 
-    def with_name(self, name: str) -> ObjectPath:
-        return ObjectPath(self.protocol, str(self._pure.with_name(name)))
-
     def relative_to(self, other: ObjectPath) -> PurePosixPath:
         return self._pure.relative_to(other._pure)
-
-    def is_relative_to(self, other: object) -> bool:
-        return (
-            isinstance(other, ObjectPath)
-            and other.protocol == self.protocol
-            and self._pure.is_relative_to(other._pure)
-        )
-
-    def resolve(self) -> ObjectPath:
-        return self  # object keys have no links or relative parts to resolve
-
-    def as_posix(self) -> str:
-        return str(self)
 
     def exists(self) -> bool:
         return bool(self.fs.exists(self.path))
@@ -147,11 +124,6 @@ class ObjectPath:
 
     def read_text(self, encoding: str = "utf-8") -> str:
         return self.read_bytes().decode(encoding)
-
-    def open(self, mode: str = "rb", **kwargs: Any) -> Any:
-        if "r" not in mode:
-            raise ValueError(f"{self}: write through engine.storage (atomic_writer), not open()")
-        return self.fs.open(self.path, mode, **kwargs)
 
     def __lt__(self, other: ObjectPath) -> bool:
         return str(self) < str(other)
