@@ -147,10 +147,6 @@ def location(where: str | os.PathLike[str] | ObjectPath) -> Location:
     return ObjectPath.from_url(text) if is_url(text) else Path(text)
 
 
-def exists(where: Location) -> bool:
-    return where.exists()
-
-
 def size(where: Location) -> int | None:
     """Size in bytes of the file at ``where``, or None when there is none."""
     if isinstance(where, Path):
@@ -257,10 +253,8 @@ def create_exclusive(where: Location, data: bytes) -> bool:
     if where.protocol in ("s3", "s3a"):
         try:
             fs.pipe_file(where.path, data, mode="create")
-        except (FileExistsError, OSError) as exc:
-            if isinstance(exc, FileExistsError) or "PreconditionFailed" in str(exc):
-                return False
-            raise
+        except FileExistsError:  # s3fs's reading of 412 Precondition Failed
+            return False
         return True
     if fs.exists(where.path):
         return False

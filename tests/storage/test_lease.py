@@ -36,7 +36,7 @@ def test_a_second_build_is_refused_naming_the_holder_and_the_lease_goes_with_it(
         assert _lease(out).pid == os.getpid()
         with pytest.raises(BuildLocked, match=f"pid {os.getpid()}"), build_lock(out):
             pass
-    assert not storage.exists(out / LOCK_NAME)
+    assert not (out / LOCK_NAME).exists()
     with build_lock(out):  # free again
         pass
 
