@@ -146,7 +146,13 @@ class _RecordingApi:
 def test_publish_plans_and_uploads_an_export_on_s3(builds: dict[str, Any]) -> None:
     local_plan = plan_upload(builds["local"] / "export")
     remote_export = location(f"{builds['remote']}/export")
-    assert plan_upload(remote_export).files == local_plan.files
+    remote_plan = plan_upload(remote_export)
+    # Manifests and summaries record wall times, so only data files are compared by size.
+    assert [(f.path, f.kind) for f in remote_plan.files] == [
+        (f.path, f.kind) for f in local_plan.files
+    ]
+    data = [f for f in local_plan.files if f.kind in ("shard", "index", "card")]
+    assert data and set(data) <= set(remote_plan.files)
     api = _RecordingApi()
     publish(remote_export, "owner/name", api=api)  # type: ignore[arg-type]
     assert sorted(api.uploaded) == sorted(local_plan.paths)
