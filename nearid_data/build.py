@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import shutil
-from pathlib import Path
 
 from nearid_data.config import PipelineConfig
 from nearid_data.engine.executor import Executor
 from nearid_data.engine.lock import build_lock
 from nearid_data.engine.manifest import StageSummary, read_summary
 from nearid_data.engine.runner import run_stage
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.executors import EXECUTORS
 from nearid_data.suggest import did_you_mean
@@ -21,7 +21,7 @@ log = logging.getLogger("nearid_data")
 def build(
     pipeline: PipelineConfig,
     *,
-    out: Path,
+    out: Location,
     stage: str = "all",
     only: bool = False,
     workers: int = 1,
@@ -65,7 +65,7 @@ def build(
 def _run_one(
     pipeline: PipelineConfig,
     name: str,
-    out: Path,
+    out: Location,
     executor: Executor,
     *,
     device: str,

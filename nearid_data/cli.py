@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from nearid_data import __version__
+from nearid_data.engine.storage import Location, location
 from nearid_data.errors import NearidError
 from nearid_data.stages import STAGES
 
@@ -65,8 +66,9 @@ def parser() -> argparse.ArgumentParser:
     )
     build.add_argument(
         "--out",
-        type=Path,
-        help="build directory (default: the pipeline's 'out', else build/<name>)",
+        type=location,
+        help="build directory, a path or an fsspec URL such as s3://bucket/prefix "
+        "(default: the pipeline's 'out', else build/<name>)",
     )
     build.add_argument(
         "--workers", type=int, default=1, help="worker processes, or Ray actors (default 1)"
@@ -104,7 +106,9 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("pipelines", help="list the shipped pipelines (names for --pipeline)")
 
     verify = commands.add_parser("verify", help="re-read and re-hash every shard of a build")
-    verify.add_argument("directory", type=Path, help="a build directory or one stage's directory")
+    verify.add_argument(
+        "directory", type=location, help="a build directory or one stage's directory"
+    )
 
     inspect = commands.add_parser("inspect", help="counts, rejections and sizes of a build")
     inspect.add_argument("directory", type=Path)
@@ -202,7 +206,7 @@ def _pipelines() -> int:
     return 0
 
 
-def _verify(directory: Path) -> int:
+def _verify(directory: Location) -> int:
     from nearid_data.verify import verify
 
     report = verify(directory)
@@ -238,8 +242,9 @@ def _build(args: argparse.Namespace) -> int:
         raw = pipeline.model_dump(mode="json")
         raw["executor"]["address"] = args.ray_address
         pipeline = PipelineConfig.from_dict(raw)
-    out = args.out or Path(pipeline.out or f"build/{pipeline.name}")
-    pipeline.check_out(out)
+    out = args.out or location(pipeline.out or f"build/{pipeline.name}")
+    if isinstance(out, Path):  # a URL cannot overlap a local source folder
+        pipeline.check_out(out)
     stage = args.only or args.stage
     summaries = build(
         pipeline,

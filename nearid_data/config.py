@@ -16,6 +16,7 @@ from pydantic import Field
 
 from nearid_data.engine.executor import ExecutorConfig, StageFactory
 from nearid_data.engine.stage import Stage, StageConfig, StageContext
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.sample import JSON_FIELD
 from nearid_data.sources.base import SourceConfig
@@ -93,7 +94,7 @@ class PipelineConfig(StrictModel):
         return order[position - 1] if position else None
 
     def build_stage(
-        self, name: str, build_dir: Path, upstream: str | None, device: str = "cpu"
+        self, name: str, build_dir: Location, upstream: str | None, device: str = "cpu"
     ) -> Stage:
         from nearid_data.stages import STAGES
 

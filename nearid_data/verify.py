@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, overload
 
 from nearid_data.engine.manifest import (
     MANIFEST_SUFFIX,
@@ -24,6 +25,7 @@ from nearid_data.engine.manifest import (
     read_summary,
     tar_path,
 )
+from nearid_data.engine.storage import Location, ObjectPath, children, relative, size
 from nearid_data.engine.tario import ShardError, UniqueKeys, iter_raw
 from nearid_data.errors import NearidError
 
@@ -45,14 +47,18 @@ class VerifyReport:
     problems: list[Problem]
 
 
-def stage_dirs(directory: Path) -> list[Path]:
+@overload
+def stage_dirs(directory: Path) -> list[Path]: ...
+@overload
+def stage_dirs(directory: ObjectPath) -> list[ObjectPath]: ...
+def stage_dirs(directory: Location) -> list[Any]:
     """``directory`` itself when it is a stage, else its stage subdirectories: those with a summary
     and those holding shards or manifests (whose missing summary is then a problem)."""
     if (directory / SUMMARY_NAME).exists():
         return [directory]
     if not directory.is_dir():
         raise NearidError(f"{directory}: no such directory")
-    found = {p.name: p for p in sorted(directory.iterdir()) if p.is_dir() and _is_stage(p)}
+    found = {p.name: p for p in children(directory) if p.is_dir() and _is_stage(p)}
     if not found:
         if _is_stage(directory):  # a stage folder whose summary is gone
             return [directory]
@@ -67,7 +73,7 @@ def stage_dirs(directory: Path) -> list[Path]:
     return sorted(found.values(), key=lambda d: (_depth(d.name, upstream), d.name))
 
 
-def _is_stage(directory: Path) -> bool:
+def _is_stage(directory: Location) -> bool:
     if (directory / SUMMARY_NAME).exists():
         return True
     return any(directory.rglob("*.tar")) or any(directory.rglob(f"*{MANIFEST_SUFFIX}"))
@@ -82,7 +88,7 @@ def _depth(stage: str, upstream: dict[str, str | None]) -> int:
     return depth
 
 
-def verify(directory: Path) -> VerifyReport:
+def verify(directory: Location) -> VerifyReport:
     problems: list[Problem] = []
     shards = samples = 0
     dirs = stage_dirs(directory)
@@ -115,7 +121,7 @@ def verify(directory: Path) -> VerifyReport:
 
 @dataclass
 class _ShardCheck:
-    stage_dir: Path
+    stage_dir: Location
     summary: StageSummary
     entry: ShardEntry
     problems: list[Problem]
@@ -139,18 +145,18 @@ class _ShardCheck:
         except NearidError as exc:
             self.fail(str(exc))
             return 0
-        if manifest.tar != tar.relative_to(self.stage_dir).as_posix():
+        if manifest.tar != relative(tar, self.stage_dir):
             self.fail(f"manifest names tar {manifest.tar!r}, not this unit's")
         if manifest.sha256 != self.entry.sha256 or manifest.n_kept != self.entry.n_kept:
             self.fail(f"manifest disagrees with {SUMMARY_NAME}")
         if manifest.n_kept + manifest.n_rejected != manifest.n_in:
             self.fail("kept + rejected != inputs in the manifest")
-        if not tar.exists():
+        tar_bytes = size(tar)
+        if tar_bytes is None:
             self.fail("shard is missing")
             return 0
-        size = tar.stat().st_size
-        if size != manifest.bytes:
-            self.fail(f"size {size} != {manifest.bytes} recorded (truncated?)")
+        if tar_bytes != manifest.bytes:
+            self.fail(f"size {tar_bytes} != {manifest.bytes} recorded (truncated?)")
         expected = {row.key: row.fields for row in manifest.rows if row.status == "kept"}
         seen = 0
         try:

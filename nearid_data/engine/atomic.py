@@ -21,7 +21,11 @@ from typing import IO, Any
 TMP_MARK = ".tmp-"
 
 
-_HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+def _host_token(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]", "_", name) or "host"
+
+
+_HOST = _host_token(socket.gethostname())
 _WRITER = re.compile(rf"{re.escape(TMP_MARK)}(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]+$")
 
 
@@ -33,15 +37,21 @@ def writer_gone(temp: Path) -> bool:
     """Whether the process that named ``temp`` has ended. A temporary of another host, or of an
     unknown naming, counts as alive: this host cannot tell, so it is left alone."""
     match = _WRITER.search(temp.name)
-    if match is None or match["host"] != _HOST:
+    return match is not None and process_gone(match["host"], int(match["pid"]))
+
+
+def process_gone(host: str, pid: int) -> bool:
+    """Whether process ``pid`` of ``host`` has ended; a process of another host counts as alive,
+    since this host cannot tell."""
+    if _host_token(host) != _HOST:
         return False
     try:
-        os.kill(int(match["pid"]), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:
         return False
-    return _is_zombie(int(match["pid"]))
+    return _is_zombie(pid)
 
 
 def _is_zombie(pid: int) -> bool:

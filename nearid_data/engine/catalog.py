@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 
 from nearid_data.engine.manifest import (
     StageSummary,
@@ -18,6 +17,7 @@ from nearid_data.engine.manifest import (
     read_summary,
     tar_path,
 )
+from nearid_data.engine.storage import Location
 from nearid_data.engine.tario import ShardIndex, UniqueKeys
 from nearid_data.errors import NearidError
 from nearid_data.sample import Sample
@@ -36,7 +36,7 @@ class CatalogRow:
 
 
 class Catalog:
-    def __init__(self, stage_dir: Path) -> None:
+    def __init__(self, stage_dir: Location) -> None:
         summary = read_summary(stage_dir)
         if summary is None:
             raise NearidError(

@@ -13,7 +13,6 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 from nearid_data.engine.manifest import (
@@ -26,12 +25,13 @@ from nearid_data.engine.manifest import (
 from nearid_data.engine.prefetch import prefetch
 from nearid_data.engine.shared import read_shared
 from nearid_data.engine.stage import Kept, Resources, Stage, WorkUnit
+from nearid_data.engine.storage import Location, location, relative
 from nearid_data.engine.tario import ShardError, ShardWriter
 from nearid_data.sample import KEY_FIELD, meta, source_locator
 from nearid_data.seeding import derive_seed
 from nearid_data.strict import StrictModel
 
-StageFactory = Callable[[str, Path, "str | None", str], Stage]
+StageFactory = Callable[[str, Location, "str | None", str], Stage]
 """Builds stage ``name`` for ``(name, build_dir, upstream, device)``. Picklable (a top-level
 function, or a ``functools.partial`` of one over plain data), so any worker can call it."""
 
@@ -76,9 +76,9 @@ def worker_stage(task: StageTask) -> Stage:
     cache_key = (task.fingerprint, task.build_dir, task.device, task.shared_sha256)
     stage = _WORKER_STAGES.get(cache_key)
     if stage is None:
-        stage = task.factory(task.stage, Path(task.build_dir), task.upstream, task.device)
+        stage = task.factory(task.stage, location(task.build_dir), task.upstream, task.device)
         if task.shared_sha256 is not None:
-            stage_dir = Path(task.build_dir) / task.stage
+            stage_dir = location(task.build_dir) / task.stage
             stage.use_shared(read_shared(stage_dir, task.shared_sha256))
         stage.setup()
         _WORKER_STAGES.clear()  # one stage's models at a time per worker
@@ -114,7 +114,7 @@ def _cause(task: StageTask, unit: WorkUnit, exc: Exception) -> str:
 
 def _execute(task: StageTask, unit: WorkUnit, ran_on: str) -> ShardManifest:
     stage = worker_stage(task)
-    stage_dir = Path(task.build_dir) / task.stage
+    stage_dir = location(task.build_dir) / task.stage
     started = time.perf_counter()
     rows: list[SampleRow] = []
     tar = tar_path(stage_dir, unit.name)
@@ -146,7 +146,7 @@ def _execute(task: StageTask, unit: WorkUnit, ran_on: str) -> ShardManifest:
         stage=task.stage,
         unit=unit.name,
         fingerprint=task.unit_fingerprint(unit),
-        tar=tar.relative_to(stage_dir).as_posix(),
+        tar=relative(tar, stage_dir),
         bytes=writer.result.bytes,
         sha256=writer.result.sha256,
         n_in=len(rows),

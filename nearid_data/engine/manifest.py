@@ -15,8 +15,9 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError
 
-from nearid_data.engine.atomic import write_json_atomic
+from nearid_data.engine.atomic import dump_json
 from nearid_data.engine.names import check_safe_name
+from nearid_data.engine.storage import Location, write_bytes
 from nearid_data.errors import NearidError
 from nearid_data.strict import StrictModel
 
@@ -117,20 +118,23 @@ class StageSummary(StrictModel):
         return digest.hexdigest()[:16]
 
 
-def unit_path(stage_dir: Path, unit: str, suffix: str) -> Path:
+def unit_path(stage_dir: Location, unit: str, suffix: str) -> Location:
     """The one place a unit name becomes a path: refuses names that would leave ``stage_dir``."""
     check_safe_name(unit, "unit name")
     path = stage_dir / f"{unit}{suffix}"
-    if not path.resolve().is_relative_to(stage_dir.resolve()):
+    # Object keys have no links; a safe name cannot leave its folder there.
+    if isinstance(stage_dir, Path) and not (stage_dir / f"{unit}{suffix}").resolve().is_relative_to(
+        stage_dir.resolve()
+    ):
         raise NearidError(f"unit {unit!r} resolves outside its stage folder {stage_dir}")
     return path
 
 
-def manifest_path(stage_dir: Path, unit: str) -> Path:
+def manifest_path(stage_dir: Location, unit: str) -> Location:
     return unit_path(stage_dir, unit, MANIFEST_SUFFIX)
 
 
-def tar_path(stage_dir: Path, unit: str) -> Path:
+def tar_path(stage_dir: Location, unit: str) -> Location:
     return unit_path(stage_dir, unit, ".tar")
 
 
@@ -138,7 +142,7 @@ class MalformedRecord(NearidError):
     """A manifest or summary that is not valid JSON of its schema; the message names the file."""
 
 
-def _read_record(path: Path, model: type[RecordT]) -> RecordT:
+def _read_record(path: Location, model: type[RecordT]) -> RecordT:
     try:
         return model.model_validate_json(path.read_bytes())
     except ValidationError as exc:
@@ -150,17 +154,17 @@ def _read_record(path: Path, model: type[RecordT]) -> RecordT:
         ) from None
 
 
-def read_manifest(path: Path) -> ShardManifest:
+def read_manifest(path: Location) -> ShardManifest:
     return _read_record(path, ShardManifest)
 
 
-def read_summary(stage_dir: Path) -> StageSummary | None:
+def read_summary(stage_dir: Location) -> StageSummary | None:
     path = stage_dir / SUMMARY_NAME
     return _read_record(path, StageSummary) if path.exists() else None
 
 
-def write_model(path: Path, record: StrictModel) -> None:
-    write_json_atomic(path, record.model_dump(mode="json"))
+def write_model(path: Location, record: StrictModel) -> None:
+    write_bytes(path, dump_json(record.model_dump(mode="json")))
 
 
 def summarize(manifests: list[ShardManifest], **provenance: Any) -> StageSummary:

@@ -10,15 +10,13 @@ reads a half-rebuilt upstream. A summary carries warnings (nothing kept, an empt
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from dataclasses import replace
 from importlib import metadata
-from pathlib import Path
 
 from tqdm import tqdm
 
-from nearid_data.engine.atomic import sweep_temporaries
+from nearid_data.engine import storage
 from nearid_data.engine.executor import Executor, StageFactory, StageTask
 from nearid_data.engine.manifest import (
     MANIFEST_SUFFIX,
@@ -34,6 +32,7 @@ from nearid_data.engine.manifest import (
 )
 from nearid_data.engine.shared import SHARED_NAME, reusable_shared, write_shared
 from nearid_data.engine.stage import Stage, WorkUnit
+from nearid_data.engine.storage import Location
 from nearid_data.engine.tario import file_sha256
 from nearid_data.errors import NearidError
 from nearid_data.seeding import derive_seed
@@ -79,11 +78,11 @@ def run_stage(
     ``factory``, which must build the same stage as ``stage``."""
     started = time.perf_counter()
     stage_dir = stage.ctx.stage_dir(stage.name)
-    if force and stage_dir.exists():
-        shutil.rmtree(stage_dir)
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    (stage_dir / SUMMARY_NAME).unlink(missing_ok=True)
-    sweep_temporaries(stage_dir)
+    if force:
+        storage.delete_tree(stage_dir)
+    storage.make_dirs(stage_dir)
+    storage.delete(stage_dir / SUMMARY_NAME)
+    storage.sweep_temporaries(stage_dir)
 
     task = StageTask(
         stage=stage.name,
@@ -104,7 +103,7 @@ def run_stage(
     )
     task = replace(task, shared_sha256=shared)
     for unit in todo:
-        manifest_path(stage_dir, unit.name).unlink(missing_ok=True)
+        storage.delete(manifest_path(stage_dir, unit.name))
     with tqdm(total=len(todo), desc=stage.name, unit="shard", disable=None, leave=False) as bar:
         for manifest in executor.map(task, todo):
             done[manifest.unit] = manifest
@@ -164,7 +163,7 @@ def stage_warnings(
     return warnings
 
 
-def _shared_artifact(stage: Stage, stage_dir: Path, fingerprint: str) -> str | None:
+def _shared_artifact(stage: Stage, stage_dir: Location, fingerprint: str) -> str | None:
     """The sha256 of the stage's shared artifact: the stored one if it was computed for this
     fingerprint (a resumed build), else computed now; None for a stage that shares nothing."""
     stored = reusable_shared(stage_dir, fingerprint)
@@ -172,37 +171,37 @@ def _shared_artifact(stage: Stage, stage_dir: Path, fingerprint: str) -> str | N
         return stored
     shared = stage.prepare_shared()
     if shared is None:
-        (stage_dir / SHARED_NAME).unlink(missing_ok=True)
+        storage.delete(stage_dir / SHARED_NAME)
         return None
     return write_shared(stage_dir, fingerprint, shared)
 
 
-def _committed(stage_dir: Path, task: StageTask, unit: WorkUnit) -> ShardManifest | None:
+def _committed(stage_dir: Location, task: StageTask, unit: WorkUnit) -> ShardManifest | None:
     path = manifest_path(stage_dir, unit.name)
-    if not path.exists():
-        return None
     try:
         manifest = read_manifest(path)
-    except MalformedRecord:
+    except (MalformedRecord, FileNotFoundError):
         return None
     tar = tar_path(stage_dir, unit.name)
-    if manifest.fingerprint != task.unit_fingerprint(unit) or not tar.exists():
+    if manifest.fingerprint != task.unit_fingerprint(unit):
         return None
-    if tar.stat().st_size != manifest.bytes or file_sha256(tar) != manifest.sha256:
+    if storage.size(tar) != manifest.bytes or file_sha256(tar) != manifest.sha256:
         log.info("rebuilding %s: it differs from its manifest", tar)
         return None
     return manifest
 
 
-def _remove_stale(stage_dir: Path, planned: set[str]) -> None:
+def _remove_stale(stage_dir: Location, planned: set[str]) -> None:
     """Delete shards of units no longer planned (for example after n_identities shrank)."""
     stale = []
-    for path in list(stage_dir.rglob("*.tar")) + list(stage_dir.rglob(f"*{MANIFEST_SUFFIX}")):
-        relative = path.relative_to(stage_dir).as_posix()
-        unit = relative.removesuffix(MANIFEST_SUFFIX).removesuffix(".tar")
+    found = storage.list_files(stage_dir, "*.tar") + storage.list_files(
+        stage_dir, f"*{MANIFEST_SUFFIX}"
+    )
+    for path in found:
+        unit = storage.relative(path, stage_dir).removesuffix(MANIFEST_SUFFIX).removesuffix(".tar")
         if unit not in planned:
             stale.append(unit)
-            path.unlink()
+            storage.delete(path)
     if stale:
         log.info(
             "removed %d stale shards from %s (units no longer planned)", len(set(stale)), stage_dir

@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
-from nearid_data.engine.atomic import dump_json, write_bytes_atomic
+from nearid_data.engine import storage
+from nearid_data.engine.atomic import dump_json
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 
 SHARED_NAME = "_shared.json"
 
 
-def reusable_shared(stage_dir: Path, fingerprint: str) -> str | None:
+def reusable_shared(stage_dir: Location, fingerprint: str) -> str | None:
     """The sha256 of the artifact already stored for ``fingerprint``, else None."""
     path = stage_dir / SHARED_NAME
     try:
-        data = path.read_bytes()
+        data = storage.read_bytes(path)
         stored = json.loads(data)
     except (FileNotFoundError, ValueError):
         return None
@@ -37,18 +38,18 @@ def reusable_shared(stage_dir: Path, fingerprint: str) -> str | None:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_shared(stage_dir: Path, fingerprint: str, shared: Any) -> str:
+def write_shared(stage_dir: Location, fingerprint: str, shared: Any) -> str:
     """Store ``shared`` (JSON-able) for the stage built with ``fingerprint``; its sha256."""
     data = dump_json({"fingerprint": fingerprint, "sha256": _data_sha256(shared), "shared": shared})
-    write_bytes_atomic(stage_dir / SHARED_NAME, data)
+    storage.write_bytes(stage_dir / SHARED_NAME, data)
     return hashlib.sha256(data).hexdigest()
 
 
-def read_shared(stage_dir: Path, sha256: str) -> Any:
+def read_shared(stage_dir: Location, sha256: str) -> Any:
     """The stored artifact, refused unless it is the one the runner recorded."""
     path = stage_dir / SHARED_NAME
     try:
-        data = path.read_bytes()
+        data = storage.read_bytes(path)
     except FileNotFoundError:
         raise NearidError(f"{path} is missing: the stage's shared artifact was removed") from None
     if hashlib.sha256(data).hexdigest() != sha256:

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import islice
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import Field
@@ -20,6 +19,7 @@ from pydantic import Field
 from nearid_data.engine.catalog import Catalog
 from nearid_data.engine.manifest import tar_path
 from nearid_data.engine.prefetch import prefetch
+from nearid_data.engine.storage import Location
 from nearid_data.engine.tario import check_sha256, read_samples
 from nearid_data.errors import Rejection
 from nearid_data.sample import KEY_FIELD, Sample, meta, source_locator
@@ -79,12 +79,12 @@ Outcome = Kept | Rejected
 class StageContext:
     """What a stage is handed: where the build lives, the pipeline, its upstream, its device."""
 
-    build_dir: Path
+    build_dir: Location
     pipeline: PipelineConfig
     upstream: str | None
     device: str = "cpu"
 
-    def stage_dir(self, name: str) -> Path:
+    def stage_dir(self, name: str) -> Location:
         return self.build_dir / name
 
 
@@ -210,7 +210,7 @@ class Stage:
         """Outcomes for a batch of prepared samples, one per input."""
         raise NotImplementedError(f"stage {self.name!r} must implement process() or run()")
 
-    def finalize(self, build_dir: Path) -> None:
+    def finalize(self, build_dir: Location) -> None:
         """After all units are committed, in the coordinating process (indexes, cards)."""
 
 

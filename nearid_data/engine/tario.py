@@ -20,10 +20,11 @@ import tarfile
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO
 
-from nearid_data.engine.atomic import atomic_writer, dump_json
+from nearid_data.engine import storage
+from nearid_data.engine.atomic import dump_json
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, check_key
 
@@ -74,13 +75,13 @@ class WrittenShard:
 class ShardWriter:
     """Write samples to ``path`` atomically: the tar appears under its name only when closed cleanly."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Location) -> None:
         self.path = path
         self.result = WrittenShard()
         self._keys: set[str] = set()
 
     def __enter__(self) -> ShardWriter:
-        self._context = atomic_writer(self.path)
+        self._context = storage.atomic_writer(self.path)
         self._hashing = _HashingFile(self._context.__enter__())
         self._tar = tarfile.open(fileobj=self._hashing, mode="w", format=tarfile.GNU_FORMAT)  # type: ignore[call-overload]
         return self
@@ -206,12 +207,12 @@ def group_samples(
 
 
 def iter_raw(
-    path: Path, *, sha256: str | None = None, rules: TarRules = DEFAULT_RULES
+    path: Location, *, sha256: str | None = None, rules: TarRules = DEFAULT_RULES
 ) -> Iterator[tuple[str, dict[str, bytes]]]:
     """(key, {field: bytes}) per sample, in file order. With ``sha256`` (from the manifest) the
     file is hashed as it is read and a mismatch raises ``ShardError`` after the last sample, so
     a consumer that commits only on success never commits what it derived from a corrupt shard."""
-    with open(path, "rb") as raw:
+    with storage.open_read(path) as raw:
         reader = _HashingReader(raw)
         yield from group_samples(iter_members(reader, path, rules), path)  # type: ignore[arg-type]
         if sha256 is not None and reader.drain() != sha256:
@@ -219,7 +220,7 @@ def iter_raw(
 
 
 def read_samples(
-    path: Path, *, sha256: str | None = None, rules: TarRules = DEFAULT_RULES
+    path: Location, *, sha256: str | None = None, rules: TarRules = DEFAULT_RULES
 ) -> Iterator[Sample]:
     for key, raw in iter_raw(path, sha256=sha256, rules=rules):
         yield decode_fields(key, raw, path)
@@ -259,12 +260,12 @@ class UniqueKeys:
 
 
 def index_shard(
-    path: Path, rules: TarRules = DEFAULT_RULES
+    path: Location, rules: TarRules = DEFAULT_RULES
 ) -> dict[str, dict[str, tuple[int, int]]]:
     """key -> field -> (offset, size) of the member data, for random access without re-scanning."""
     index: dict[str, dict[str, tuple[int, int]]] = {}
     try:
-        with tarfile.open(path, mode="r:") as tar:
+        with storage.open_read(path) as raw, tarfile.open(fileobj=raw, mode="r:") as tar:
             last: str | None = None
             for member in tar:
                 key, name = checked_member(member, path, rules)
@@ -279,25 +280,22 @@ def index_shard(
     return index
 
 
-_VERIFIED: dict[Path, tuple[int, int, str]] = {}
+_VERIFIED: dict[Location, tuple[tuple[int, str], str]] = {}
 
 
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file, cached in this process by (size, mtime_ns): a rewrite re-hashes."""
-    stat = path.stat()
+def file_sha256(path: Location) -> str:
+    """The sha256 of a file, cached in this process by its size and version (mtime or ETag): a
+    rewrite re-hashes."""
+    version = storage.version(path)
     cached = _VERIFIED.get(path)
-    if cached is not None and cached[:2] == (stat.st_size, stat.st_mtime_ns):
-        return cached[2]
-    digest_of = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest_of.update(chunk)
-    digest = digest_of.hexdigest()
-    _VERIFIED[path] = (stat.st_size, stat.st_mtime_ns, digest)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    digest = storage.file_sha256(path)
+    _VERIFIED[path] = (version, digest)
     return digest
 
 
-def check_sha256(path: Path, sha256: str) -> None:
+def check_sha256(path: Location, sha256: str) -> None:
     if file_sha256(path) != sha256:
         raise ShardError(f"{path}: sha256 differs from its manifest (corrupt shard)")
 
@@ -314,20 +312,18 @@ class ShardIndex:
     def __init__(self, capacity: int = 1024, rules: TarRules = DEFAULT_RULES) -> None:
         self.capacity = capacity
         self.rules = rules
-        self._indexes: OrderedDict[Path, dict[str, dict[str, tuple[int, int]]]] = OrderedDict()
+        self._indexes: OrderedDict[Location, dict[str, dict[str, tuple[int, int]]]] = OrderedDict()
 
-    def get(self, path: Path, key: str, *, sha256: str | None = None) -> Sample:
+    def get(self, path: Location, key: str, *, sha256: str | None = None) -> Sample:
         index = self._index(path, sha256)
         if key not in index:
             raise KeyError(f"no sample {key!r} in {path}")
-        raw: dict[str, bytes] = {}
-        with open(path, "rb") as handle:
-            for name, (offset, size) in sorted(index[key].items()):
-                handle.seek(offset)
-                raw[name] = handle.read(size)
+        fields = sorted(index[key].items())
+        data = storage.read_range(path, [span for _, span in fields])
+        raw = {name: blob for (name, _), blob in zip(fields, data, strict=True)}
         return decode_fields(key, raw, path)
 
-    def _index(self, path: Path, sha256: str | None) -> dict[str, dict[str, tuple[int, int]]]:
+    def _index(self, path: Location, sha256: str | None) -> dict[str, dict[str, tuple[int, int]]]:
         if path in self._indexes:
             self._indexes.move_to_end(path)
             return self._indexes[path]

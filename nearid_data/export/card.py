@@ -10,13 +10,12 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from nearid_data.engine.atomic import write_bytes_atomic
 from nearid_data.engine.manifest import MANIFEST_SUFFIX, ShardManifest, read_manifest, read_summary
+from nearid_data.engine.storage import Location, glob, write_bytes
 from nearid_data.export.shards import manifests_by_split
 
 # BibTeX of what a build may rest on, cited only when the build used it.
@@ -209,7 +208,7 @@ tuples = NearIDStream(export_shards("path/to/export", "train"), generator="rando
 """
 
 
-def gather_facts(export_dir: Path, pipeline: Any, config: Any, fields: list[str]) -> CardFacts:
+def gather_facts(export_dir: Location, pipeline: Any, config: Any, fields: list[str]) -> CardFacts:
     by_split = manifests_by_split(export_dir)
     facts = CardFacts(
         name=config.pretty_name or pipeline.name,
@@ -275,10 +274,10 @@ def _stage_row(stage: str, manifests: list[ShardManifest]) -> dict[str, Any]:
     }
 
 
-def _distractor_qa(stage_dir: Path) -> dict[str, dict[str, float]]:
+def _distractor_qa(stage_dir: Location) -> dict[str, dict[str, float]]:
     """Per generator, the mean of each numeric QA figure over kept views (booleans as shares)."""
     values: dict[str, dict[str, list[float]]] = {}
-    for path in sorted(stage_dir.glob(f"*{MANIFEST_SUFFIX}")):
+    for path in glob(stage_dir, f"*{MANIFEST_SUFFIX}"):
         for row in read_manifest(path).rows:
             if row.status != "kept":
                 continue
@@ -292,7 +291,7 @@ def _distractor_qa(stage_dir: Path) -> dict[str, dict[str, float]]:
     }
 
 
-def write_card(export_dir: Path, pipeline: Any, config: Any, fields: list[str]) -> Path:
+def write_card(export_dir: Location, pipeline: Any, config: Any, fields: list[str]) -> Location:
     path = export_dir / "README.md"
-    write_bytes_atomic(path, card_text(gather_facts(export_dir, pipeline, config, fields)).encode())
+    write_bytes(path, card_text(gather_facts(export_dir, pipeline, config, fields)).encode())
     return path

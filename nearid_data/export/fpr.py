@@ -32,9 +32,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from nearid_data.engine.atomic import write_bytes_atomic
+from nearid_data.engine import storage
 from nearid_data.engine.manifest import SampleRow, manifest_path, read_manifest, tar_path
 from nearid_data.engine.stage import Kept, Outcome, Stage, WorkUnit
+from nearid_data.engine.storage import Location
 from nearid_data.engine.tario import read_samples
 from nearid_data.errors import NearidError
 from nearid_data.galleries.assign import EXTRA, GALLERY, REFERENCE
@@ -116,7 +117,7 @@ class FprExportStage(Stage):
             }
             yield Kept(exported, {"fpr_path": path})
 
-    def finalize(self, build_dir: Path) -> None:
+    def finalize(self, build_dir: Location) -> None:
         out = self.ctx.stage_dir(self.name)
         source = self.ctx.pipeline.source["name"]
         listed: dict[str, list[dict[str, str]]] = {role: [] for role in CSV_NAMES}
@@ -168,18 +169,16 @@ def _number(path: str) -> int:
     return int(Path(path).stem)
 
 
-def _write_if_changed(path: Path, data: bytes) -> None:
+def _write_if_changed(path: Location, data: bytes) -> None:
     """Atomic write, skipped when the file already holds these bytes (cheap idempotent reruns)."""
     if not (path.is_file() and path.read_bytes() == data):
-        write_bytes_atomic(path, data)
+        storage.write_bytes(path, data)
 
 
-def _remove_unlisted(out: Path, listed: set[str]) -> None:
+def _remove_unlisted(out: Location, listed: set[str]) -> None:
     """Delete layout files a previous run wrote that this one did not, then empty folders."""
     for top in LAYOUT_DIRS:
-        paths = sorted((out / top).rglob("*"), key=lambda p: len(p.parts), reverse=True)
-        for path in paths:
-            if path.is_file() and path.relative_to(out).as_posix() not in listed:
-                path.unlink()
-            elif path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
+        for path in storage.list_files(out / top):
+            if storage.relative(path, out) not in listed:
+                storage.delete(path)
+        storage.prune_empty_dirs(out / top)

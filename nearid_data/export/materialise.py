@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 
+from nearid_data.engine import storage
 from nearid_data.engine.atomic import TMP_MARK, fsync_dir, temp_path_for, writer_gone
 from nearid_data.engine.catalog import CatalogRow
 from nearid_data.engine.manifest import manifest_path, read_manifest, tar_path
 from nearid_data.engine.stage import WorkUnit
+from nearid_data.engine.storage import Location, ObjectPath
 from nearid_data.engine.tario import UniqueKeys, check_sha256, decode_fields, index_shard
 from nearid_data.sample import JSON_FIELD, Sample
 
@@ -42,7 +45,7 @@ def identity_units(rows: Iterable[CatalogRow], *, prefix: str, per_unit: int) ->
 
 
 def committed_samples(
-    stage_dir: Path, units: Iterable[str], fields: Collection[str]
+    stage_dir: Location, units: Iterable[str], fields: Collection[str]
 ) -> Iterator[Sample]:
     """The samples of the committed ``units`` in order, with ``json`` and those of ``fields`` they
     have; other members are skipped, not read (an export reads each image set in its own pass).
@@ -52,21 +55,23 @@ def committed_samples(
     for unit in units:
         path = tar_path(stage_dir, unit)
         check_sha256(path, read_manifest(manifest_path(stage_dir, unit)).sha256)
-        with open(path, "rb") as handle:
-            for key, members in index_shard(path).items():
-                keys.add(key, path)
-                raw = {}
-                for name in wanted:
-                    if name in members:
-                        offset, size = members[name]
-                        handle.seek(offset)
-                        raw[name] = handle.read(size)
-                yield decode_fields(key, raw, path)
+        for key, members in index_shard(path).items():
+            keys.add(key, path)
+            names = [name for name in wanted if name in members]
+            data = storage.read_range(path, [members[name] for name in names])
+            yield decode_fields(key, dict(zip(names, data, strict=True)), path)
 
 
-def materialise(target: Path, write: Callable[[Path], None]) -> None:
+def materialise(target: Location, write: Callable[[Path], None]) -> None:
     """Let ``write`` fill a fresh temporary directory beside ``target``, make it durable, then
-    swap it in for ``target`` (two renames: the old tree is moved aside, then removed)."""
+    swap it in for ``target`` (two renames: the old tree is moved aside, then removed). On object
+    storage, which cannot swap a folder, the layout is written to a local temporary folder and
+    uploaded over ``target`` (see docs/RELIABILITY.md)."""
+    if isinstance(target, ObjectPath):
+        with tempfile.TemporaryDirectory() as local:
+            write(Path(local))
+            storage.upload_tree(Path(local), target)
+        return
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
     for stale in parent.glob(f".{target.name}{TMP_MARK}*"):

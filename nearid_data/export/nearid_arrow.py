@@ -45,6 +45,7 @@ from nearid_data.distractors.stage import distractor_field, generator_id
 from nearid_data.engine.atomic import dump_json
 from nearid_data.engine.manifest import manifest_path, read_manifest
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, WorkUnit
+from nearid_data.engine.storage import Location, location
 from nearid_data.errors import NearidError
 from nearid_data.export.materialise import committed_samples, identity_units, materialise
 from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, meta
@@ -153,7 +154,7 @@ def _rows(stage_dir: str, units: tuple[str, ...], gid: str | None) -> Iterator[d
     """Rows of the positives (``gid`` None) or of one generator's distractors, from the committed
     shards: a module-level generator, so ``datasets`` can fingerprint it."""
     fields = ("image.png", "mask.png") if gid is None else (distractor_field(gid),)
-    samples = committed_samples(Path(stage_dir), units, fields)
+    samples = committed_samples(location(stage_dir), units, fields)
     for row_id, (_, group) in enumerate(groupby(samples, key=lambda s: meta(s)["identity"])):
         views = list(group)
         yield positive_row(row_id, views) if gid is None else distractor_row(row_id, views, gid)
@@ -226,12 +227,12 @@ class NearidArrowStage(Stage):
             sample = self.upstream_catalog.fetch(row)
             yield Kept({KEY_FIELD: key, **{f: sample[f] for f in fields}})
 
-    def finalize(self, build_dir: Path) -> None:
+    def finalize(self, build_dir: Location) -> None:
         stage_dir = self.ctx.stage_dir(self.name)
         units = [unit.name for unit in self.plan()]
         materialise(stage_dir / "nearid", lambda root: self._write(root, stage_dir, units))
 
-    def _write(self, root: Path, stage_dir: Path, units: list[str]) -> None:
+    def _write(self, root: Path, stage_dir: Location, units: list[str]) -> None:
         import datasets
 
         cache = root / ".generator-cache"  # from_generator's Arrow files, removed once saved
@@ -253,7 +254,7 @@ class NearidArrowStage(Stage):
             (root / "splits" / f"{split}.json").write_bytes(dump_json(positions))
 
 
-def _split_positions(stage_dir: Path, units: list[str]) -> dict[str, list[int]]:
+def _split_positions(stage_dir: Location, units: list[str]) -> dict[str, list[int]]:
     """split -> 0-based row positions, from the kept rows of the committed manifests (rows are
     identities in manifest order); train, val and test are always written, empty if unused."""
     splits: list[str | None] = []

@@ -39,6 +39,7 @@ from pydantic import Field
 
 from nearid_data.engine.atomic import dump_json
 from nearid_data.engine.stage import Kept, Outcome, Stage, StageConfig, WorkUnit
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.export.materialise import committed_samples, identity_units, materialise
 from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, meta, slug
@@ -125,7 +126,7 @@ class PodsFoldersStage(Stage):
             kept = {f: sample[f] for f in EXPORTED if f in sample}
             yield Kept({KEY_FIELD: key, **kept, JSON_FIELD: sample[JSON_FIELD]})
 
-    def finalize(self, build_dir: Path) -> None:
+    def finalize(self, build_dir: Location) -> None:
         stage_dir = self.ctx.stage_dir(self.name)
         units = [unit.name for unit in self.plan()]
         materialise(

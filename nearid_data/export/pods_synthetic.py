@@ -28,6 +28,7 @@ from pydantic import Field
 
 from nearid_data.engine.atomic import dump_json
 from nearid_data.engine.stage import Kept, Outcome, Stage, StageConfig, WorkUnit
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.export.materialise import committed_samples, identity_units, materialise
 from nearid_data.export.wids_index import write_wids_indexes
@@ -92,7 +93,7 @@ class SyntheticExportStage(Stage):
                 )
             yield Kept({KEY_FIELD: key, **{f: sample[f] for f in FIELDS}})
 
-    def finalize(self, build_dir: Path) -> None:
+    def finalize(self, build_dir: Location) -> None:
         stage_dir = self.ctx.stage_dir(self.name)
         write_wids_indexes(stage_dir)
         units = [unit.name for unit in self.plan()]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from nearid_data.engine.manifest import MANIFEST_SUFFIX, ShardManifest, read_manifest
+from nearid_data.engine.storage import Location, glob
 
 
-def manifests_by_split(export_dir: Path) -> dict[str, list[ShardManifest]]:
+def manifests_by_split(export_dir: Location) -> dict[str, list[ShardManifest]]:
     by_split: dict[str, list[ShardManifest]] = {}
-    for path in sorted((export_dir / "data").glob(f"*/*{MANIFEST_SUFFIX}")):
+    for path in glob(export_dir / "data", f"*/*{MANIFEST_SUFFIX}"):
         by_split.setdefault(path.parent.name, []).append(read_manifest(path))
     return by_split

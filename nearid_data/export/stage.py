@@ -10,13 +10,13 @@ index per split and a dataset card.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
 from nearid_data.engine.catalog import CatalogRow
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, WorkUnit
+from nearid_data.engine.storage import Location
 from nearid_data.errors import Rejection
 from nearid_data.export.card import write_card
 from nearid_data.export.wids_index import write_wids_indexes
@@ -100,7 +100,7 @@ class ExportStage(Stage):
                 continue
             yield Kept({KEY_FIELD: key, **{f: sample[f] for f in fields}})
 
-    def finalize(self, build_dir: Path) -> None:
+    def finalize(self, build_dir: Location) -> None:
         export_dir = self.ctx.stage_dir(self.name)
         write_wids_indexes(export_dir)
         write_card(export_dir, self.ctx.pipeline, self.config, self.fields())

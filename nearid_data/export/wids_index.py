@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
-from nearid_data.engine.atomic import write_json_atomic
+from nearid_data.engine import storage
+from nearid_data.engine.atomic import dump_json
+from nearid_data.engine.storage import Location
 from nearid_data.export.shards import manifests_by_split
 
 
-def write_wids_indexes(export_dir: Path) -> list[Path]:
+def write_wids_indexes(export_dir: Location) -> list[Location]:
     written = []
     for split, manifests in manifests_by_split(export_dir).items():
         shardlist = []
@@ -26,22 +27,20 @@ def write_wids_indexes(export_dir: Path) -> list[Path]:
                 }
             )
         path = export_dir / f"{split}.wids.json"
-        write_json_atomic(
-            path,
-            {
-                "__kind__": "wids-shard-index-v1",
-                "wids_version": 1,
-                "name": split,
-                "shardlist": shardlist,
-            },
-        )
+        index = {
+            "__kind__": "wids-shard-index-v1",
+            "wids_version": 1,
+            "name": split,
+            "shardlist": shardlist,
+        }
+        storage.write_bytes(path, dump_json(index))
         written.append(path)
     return written
 
 
-def _md5(path: Path) -> str:
+def _md5(path: Location) -> str:
     digest = hashlib.md5()
-    with open(path, "rb") as handle:
+    with storage.open_read(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

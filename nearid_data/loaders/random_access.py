@@ -29,6 +29,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from nearid_data.engine.manifest import MANIFEST_SUFFIX, read_manifest
+from nearid_data.engine.storage import is_url
 from nearid_data.engine.tario import (
     DEFAULT_RULES,
     ShardError,
@@ -64,6 +65,11 @@ class NearIDMapDataset(Dataset[NearIDTuple]):
     ) -> None:
         import wids
 
+        if is_url(str(index)):
+            raise ValueError(
+                f"{index}: random access reads shards in place and needs a local export; stream "
+                "an object-store export with NearIDStream(export_shards(URL, split)) or copy it"
+            )
         self.index = Path(index)
         self.generator, self.seed, self.epoch, self.image_size = generator, seed, epoch, image_size
         self.keys, self.runs = _views(self.index, tar_rules)

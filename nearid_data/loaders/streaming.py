@@ -21,7 +21,9 @@ from the other shards), so the same seed and epoch give the same tuples for the 
 ranks x workers. ``set_epoch`` must be called before iterating; with ``persistent_workers=True``
 workers keep the epoch they started with.
 
-Shards are opened with webdataset's ``gopen`` (paths, URLs, ``pipe:``) but their members are read
+Shards are opened through the engine's storage (local paths and fsspec URLs such as
+``s3://bucket/build/export/data/train/train-00000.tar``, read as a stream), or with webdataset's
+``gopen`` for ``pipe:`` commands; either way their members are read
 by the engine's tar rules (``nearid_data.engine.tario``), as every reader's are: no sparse or
 non-regular member, a size cap per member, valid keys, and a key at most once in a slot's shards.
 """
@@ -32,10 +34,11 @@ import json
 from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import webdataset as wds
 
+from nearid_data.engine import storage
 from nearid_data.engine.tario import (
     DEFAULT_RULES,
     TarRules,
@@ -57,10 +60,19 @@ from nearid_data.seeding import derive_seed, rng_for
 
 
 def export_shards(export_dir: str | Path, split: str) -> list[str]:
-    """The non-empty shards of one split of a local export, from its ``<split>.wids.json``."""
-    index = Path(export_dir) / f"{split}.wids.json"
-    shardlist = json.loads(index.read_text(encoding="utf-8"))["shardlist"]
+    """The non-empty shards of one split of an export (a folder or an fsspec URL such as
+    ``s3://bucket/build/export``), from its ``<split>.wids.json``."""
+    index = storage.location(export_dir) / f"{split}.wids.json"
+    shardlist = json.loads(storage.read_bytes(index))["shardlist"]
     return [str(index.parent / shard["url"]) for shard in shardlist]
+
+
+def open_shard(url: str) -> IO[bytes]:
+    """A shard as a byte stream: ``pipe:`` commands through webdataset, anything else (a path,
+    an fsspec URL) through the engine's storage."""
+    if url.startswith("pipe:"):
+        return wds.gopen(url)  # type: ignore[no-any-return]
+    return storage.open_read(storage.location(url))
 
 
 class NearIDStream(wds.DataPipeline):
@@ -171,7 +183,7 @@ class NearIDStream(wds.DataPipeline):
         keys = UniqueKeys()
         for source in sources:
             url = source["url"]
-            with wds.gopen(url) as stream:
+            with open_shard(url) as stream:
                 for key, fields in group_samples(iter_members(stream, url, self.tar_rules), url):
                     keys.add(key, url)
                     yield {"__key__": key, "__url__": url, **fields}

@@ -36,6 +36,7 @@ from pydantic import Field
 
 from nearid_data.engine.atomic import dump_json
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, WorkUnit
+from nearid_data.engine.storage import local_dir
 from nearid_data.errors import Rejection
 from nearid_data.export.materialise import materialise
 from nearid_data.imageio import decode_png
@@ -148,7 +149,9 @@ class PersonalizeStage(Stage):
         words = subject_words(category)
         instance_prompt = config.instance_prompt.format(token=config.token, category=words)
         class_prompt = config.class_prompt.format(category=words)
-        stage_dir = self.ctx.stage_dir(self.name)
+        stage_dir = local_dir(
+            self.ctx.stage_dir(self.name), "personalize (training checkpoints and adapters)"
+        )
         images = [decode_png(sample["image.png"]) for sample in references]
         prior = None
         if config.prior_preservation:

@@ -36,9 +36,10 @@ from pydantic import Field, model_validator
 from nearid_data.backend import build_backend, resolve_backend
 from nearid_data.distractors.base import Donor
 from nearid_data.distractors.cut_paste import paste
-from nearid_data.engine.atomic import write_json_atomic
+from nearid_data.engine import storage
 from nearid_data.engine.manifest import manifest_path, read_manifest, tar_path
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, WorkUnit
+from nearid_data.engine.storage import Location
 from nearid_data.engine.tario import read_samples
 from nearid_data.errors import NearidError, Rejection
 from nearid_data.evaluate.embedders import EMBEDDERS
@@ -348,7 +349,7 @@ class SynthesizeStage(Stage):
         image = self._generate([(prompt, seed)])[0]
         return image, {"kind": "generated", **self._generation(prompt, seed, None)}
 
-    def finalize(self, build_dir: Path) -> None:
+    def finalize(self, build_dir: Location) -> None:
         stage_dir = self.ctx.stage_dir(self.name)
         kept: list[float] = []
         rejected: list[float] = []
@@ -356,7 +357,7 @@ class SynthesizeStage(Stage):
             for row in read_manifest(manifest_path(stage_dir, unit.name)).rows:
                 if "similarity" in row.qa:
                     (kept if row.status == "kept" else rejected).append(row.qa["similarity"])
-        write_json_atomic(
+        storage.write_json(
             stage_dir / "similarity.json",
             {
                 "embedder": self.config.embedder,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nearid_data.engine.storage import location
 from nearid_data.errors import NearidError
 
 if TYPE_CHECKING:
@@ -22,7 +22,11 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("directory", type=Path, help="the export directory, e.g. build/demo/export")
+    parser.add_argument(
+        "directory",
+        type=location,
+        help="the export directory, e.g. build/demo/export or s3://bucket/demo/export",
+    )
     parser.add_argument("--repo-id", required=True, help="dataset repo on the Hub, OWNER/NAME")
     parser.add_argument(
         "--private",

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from nearid_data.engine import storage
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.publish.plan import CARD_NAME, GB, UploadPlan, plan_upload
 
@@ -51,7 +53,7 @@ class HubApi(Protocol):
 
 
 def publish(
-    export_dir: Path,
+    export_dir: Location,
     repo_id: str,
     *,
     private: bool = False,
@@ -80,7 +82,7 @@ def publish(
         print(plan.describe(), file=out)
         print(f"and delete remote files matching {REPLACED_PATTERNS} not listed here", file=out)
         print(f"\n--- {CARD_NAME} ---", file=out)
-        print((export_dir / CARD_NAME).read_text(encoding="utf-8"), file=out)
+        print(storage.read_bytes(export_dir / CARD_NAME).decode("utf-8"), file=out)
         return plan
     api = api or _default_api()
     log.info("creating or reusing datasets/%s (private=%s)", repo_id, private)
@@ -94,15 +96,16 @@ def publish(
         plan.total_bytes / GB,
         _where(revision),
     )
-    api.upload_folder(
-        folder_path=str(export_dir),
-        repo_id=repo_id,
-        repo_type="dataset",
-        revision=revision,
-        allow_patterns=plan.allow_patterns,
-        delete_patterns=REPLACED_PATTERNS,
-        commit_message=f"Upload {export_dir.name} with nearid-data ({len(plan.files)} files)",
-    )
+    with storage.local_copy(export_dir, plan.paths) as folder:
+        api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo_id,
+            repo_type="dataset",
+            revision=revision,
+            allow_patterns=plan.allow_patterns,
+            delete_patterns=REPLACED_PATTERNS,
+            commit_message=f"Upload {export_dir.name} with nearid-data ({len(plan.files)} files)",
+        )
     log.info("published https://huggingface.co/datasets/%s", repo_id)
     return plan
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import glob
 from dataclasses import dataclass
-from pathlib import Path
 
+from nearid_data.engine import storage
 from nearid_data.engine.atomic import TMP_MARK
 from nearid_data.engine.manifest import (
     MANIFEST_SUFFIX,
@@ -24,6 +24,7 @@ from nearid_data.engine.manifest import (
     manifest_path,
     read_summary,
 )
+from nearid_data.engine.storage import Location
 from nearid_data.engine.tario import file_sha256
 from nearid_data.errors import NearidError
 
@@ -45,7 +46,7 @@ class PlannedFile:
 
 @dataclass(frozen=True)
 class UploadPlan:
-    export_dir: Path
+    export_dir: Location
     files: tuple[PlannedFile, ...]
     warnings: tuple[str, ...] = ()
 
@@ -69,7 +70,7 @@ class UploadPlan:
 
 
 def plan_upload(
-    export_dir: Path, *, max_shard_gb: float = 5.0, allow_extra: bool = False
+    export_dir: Location, *, max_shard_gb: float = 5.0, allow_extra: bool = False
 ) -> UploadPlan:
     """The files to upload from a finished export, or a ``PublishError`` naming what is wrong."""
     summary = _export_summary(export_dir)
@@ -79,7 +80,7 @@ def plan_upload(
     splits = dict.fromkeys(entry.unit.split("/")[1] for entry in summary.shards)
     files += [_existing(export_dir, f"{split}.wids.json", "index", problems) for split in splits]
     for entry in summary.shards:
-        manifest = manifest_path(export_dir, entry.unit).relative_to(export_dir).as_posix()
+        manifest = storage.relative(manifest_path(export_dir, entry.unit), export_dir)
         files.append(_existing(export_dir, manifest, "manifest", problems))
         if entry.n_kept == 0:
             # An empty tar is accounted for by its manifest but not uploaded: the Hub's loader
@@ -115,7 +116,7 @@ def plan_upload(
     return UploadPlan(export_dir, tuple(files), tuple(warnings))
 
 
-def _export_summary(export_dir: Path) -> StageSummary:
+def _export_summary(export_dir: Location) -> StageSummary:
     if not export_dir.is_dir():
         raise NearidError(f"{export_dir}: no such directory")
     summary = read_summary(export_dir)
@@ -127,18 +128,19 @@ def _export_summary(export_dir: Path) -> StageSummary:
     return summary
 
 
-def _existing(export_dir: Path, relative: str, kind: str, problems: list[str]) -> PlannedFile:
-    path = export_dir / relative
-    if not path.is_file():
+def _existing(export_dir: Location, relative: str, kind: str, problems: list[str]) -> PlannedFile:
+    size = storage.size(export_dir / relative)
+    if size is None:
         problems.append(f"{relative}: missing ({kind})")
         return PlannedFile(relative, -1, kind)
-    return PlannedFile(relative, path.stat().st_size, kind)
+    return PlannedFile(relative, size, kind)
 
 
-def _stale_manifests(export_dir: Path, planned: set[str]) -> list[str]:
+def _stale_manifests(export_dir: Location, planned: set[str]) -> list[str]:
     """Manifests on disk that the summary does not list: left by another build of this folder."""
     on_disk = {
-        p.relative_to(export_dir).as_posix() for p in export_dir.glob(f"data/**/*{MANIFEST_SUFFIX}")
+        storage.relative(p, export_dir)
+        for p in storage.list_files(export_dir / "data", f"*{MANIFEST_SUFFIX}")
     }
     return [
         f"{path}: not in {SUMMARY_NAME} (left from another build? rebuild the export with --force)"
@@ -146,12 +148,12 @@ def _stale_manifests(export_dir: Path, planned: set[str]) -> list[str]:
     ]
 
 
-def _unlisted_data_files(export_dir: Path, accounted: set[str]) -> list[str]:
+def _unlisted_data_files(export_dir: Location, accounted: set[str]) -> list[str]:
     """Files that look like data (under ``data/``, tars, wids indexes) the manifests do not list."""
     unlisted = []
-    for path in sorted(export_dir.rglob("*")):
-        relative = path.relative_to(export_dir).as_posix()
-        if not path.is_file() or relative in accounted or TMP_MARK in path.name:
+    for path in storage.list_files(export_dir):
+        relative = storage.relative(path, export_dir)
+        if relative in accounted or TMP_MARK in path.name:
             continue
         if path.name.endswith(MANIFEST_SUFFIX):  # reported by _stale_manifests
             continue

@@ -19,6 +19,10 @@ from nearid_data.strict import StrictModel
 class SourceConfig(StrictModel):
     """Base of each source's settings (the keys under ``source:`` besides ``name``)."""
 
+    location_fields: ClassVar[frozenset[str]] = frozenset()
+    """Settings that say where the data lies, not what it is: left out of fingerprints, so a
+    moved source folder rebuilds nothing (items are referenced relative to these locations)."""
+
 
 @dataclass(frozen=True)
 class SourceItem:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal, TypeVar
+from typing import ClassVar, Literal, TypeVar
 
 from nearid_data.errors import NearidError
 from nearid_data.sources.base import SourceItem, SourceRecord
@@ -52,6 +52,8 @@ T = TypeVar("T")
 
 
 class CubConfig(DatasetConfig):
+    location_fields: ClassVar[frozenset[str]] = DatasetConfig.location_fields | {"segmentations"}
+
     segmentations: str | None = None
     """Root of the segmentations archive (``<class name>/<file stem>.png``)."""
     groups: Literal["fpr"] | dict[SafeName, list[int]] | None = None
@@ -137,9 +139,9 @@ class CubSource(DatasetSource):
                 "bbox_xywh": tables.boxes[image_id],
             }
             if segmentations is not None:
-                mask = segmentations / relative.with_suffix(".png")
-                if mask.is_file():
-                    ref["mask"] = str(mask)
+                mask = relative.with_suffix(".png")  # relative: moving the archive changes nothing
+                if (segmentations / mask).is_file():
+                    ref["mask"] = mask.as_posix()
             entries.append((tables.classes[class_id], category_of[class_id], ref))
         return number_views(entries)
 
@@ -150,11 +152,7 @@ class CubSource(DatasetSource):
         return decode_record(
             self.read_file(item.ref["path"]),
             max_pixels=self.config.max_pixels,
-            mask=(
-                self.read_file(Path(mask_path).relative_to(mask_root), root=mask_root)
-                if mask_path
-                else None
-            ),
+            mask=(self.read_file(mask_path, root=mask_root) if mask_path else None),
             mask_threshold=SEGMENTATION_THRESHOLD,
             box=(x, y, x + width, y + height),
         )

@@ -35,6 +35,8 @@ import cv2
 import numpy as np
 from pydantic import Field
 
+from nearid_data.engine import storage
+from nearid_data.engine.storage import Location, ObjectPath
 from nearid_data.errors import NearidError, Rejection
 from nearid_data.imageio import DEFAULT_MAX_PIXELS, decode_image, decode_mask
 from nearid_data.sources.base import Source, SourceConfig, SourceItem, SourceRecord
@@ -46,6 +48,8 @@ Box = tuple[float, float, float, float]
 
 
 class DatasetConfig(SourceConfig):
+    location_fields: ClassVar[frozenset[str]] = frozenset({"root", "manifest"})
+
     root: str
     manifest: str | None = None
     """A source manifest (see ``checksums``) that the files under ``root`` must match."""
@@ -62,12 +66,24 @@ class DatasetSource(Source):
     label: ClassVar[str] = "dataset"
 
     @cached_property
+    def location(self) -> Location:
+        """The root as given: a local folder or, for adapters that list through the storage seam
+        (imagefolder), an fsspec URL."""
+        return storage.location(self.config.root)
+
+    @cached_property
     def root(self) -> Path:
-        return Path(self.config.root)
+        """The root as a local folder, for adapters that need one."""
+        if isinstance(self.location, ObjectPath):
+            raise NearidError(
+                f"source {self.label!r} reads a local root, not {self.location}; copy the data "
+                "to a local folder (of the sources, imagefolder reads roots given as URLs)"
+            )
+        return self.location
 
     def items(self) -> list[SourceItem]:
-        if not self.root.is_dir():
-            raise NearidError(f"{self.label} root {str(self.root)!r} is not a directory")
+        if not self.location.is_dir():
+            raise NearidError(f"{self.label} root {str(self.location)!r} is not a directory")
         if self.config.manifest is not None:
             require_files(self.root, Path(self.config.manifest))
         return self.list_items()
@@ -78,7 +94,9 @@ class DatasetSource(Source):
     def read_file(self, path: str | PurePath, *, root: Path | None = None) -> bytes:
         """The bytes of ``path`` (relative to ``root``, by default the source root)."""
         return read_inside(
-            self.root if root is None else root, path, follow_symlinks=self.config.follow_symlinks
+            self.location if root is None else root,
+            path,
+            follow_symlinks=self.config.follow_symlinks,
         )
 
 
@@ -177,10 +195,12 @@ def require_columns(where: Path, present: Iterable[str], required: Iterable[str]
 # --- images and masks --------------------------------------------------------------------------
 
 
-def read_inside(root: Path, path: str | PurePath, *, follow_symlinks: bool) -> bytes:
+def read_inside(root: Location, path: str | PurePath, *, follow_symlinks: bool) -> bytes:
     """The bytes of the regular file ``root/path``. A path that leaves ``root`` by ``..`` is
     always refused; one that leaves it through a symbolic link only without ``follow_symlinks``.
     Everything else that is not a readable regular file is a rejection naming the path."""
+    if isinstance(root, ObjectPath):
+        return _read_object_inside(root, PurePath(path))
     full = root / path
     if not _is_inside(os.path.normpath(full), os.path.normpath(root)):
         raise Rejection("outside_root", f"{path} points outside the source root")
@@ -199,6 +219,21 @@ def read_inside(root: Path, path: str | PurePath, *, follow_symlinks: bool) -> b
     except FileNotFoundError:
         raise Rejection("missing_file", str(full)) from None
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop on older Pythons
+        raise Rejection("unreadable_file", str(exc)) from None
+
+
+def _read_object_inside(root: ObjectPath, path: PurePath) -> bytes:
+    """``read_inside`` on object storage: no links there, so only ``..`` can leave the root."""
+    if path.is_absolute() or ".." in path.parts:
+        raise Rejection("outside_root", f"{path} points outside the source root")
+    full = root / path.as_posix()
+    try:
+        return full.read_bytes()
+    except FileNotFoundError:
+        raise Rejection("missing_file", str(full)) from None
+    except IsADirectoryError:
+        raise Rejection("not_a_regular_file", str(path)) from None
+    except OSError as exc:
         raise Rejection("unreadable_file", str(exc)) from None
 
 

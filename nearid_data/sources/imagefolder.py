@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from nearid_data.engine import storage
+from nearid_data.engine.storage import Location, ObjectPath
 from nearid_data.errors import NearidError, Rejection
 from nearid_data.imageio import decode_image, decode_mask
 from nearid_data.sources.base import SourceItem, SourceRecord
@@ -94,7 +96,7 @@ class ImageFolderSource(DatasetSource):
         )
         if not identities:
             raise NearidError(
-                f"imagefolder root {str(self.root)!r} has no identity folders: expected "
+                f"imagefolder root {str(self.location)!r} has no identity folders: expected "
                 f"{LAYOUT_PATTERNS[self.config.layout]} (layout: {self.config.layout}), "
                 "one folder per identity holding its images"
             )
@@ -124,7 +126,7 @@ class ImageFolderSource(DatasetSource):
         decoded = decode_image(self.read_file(path), max_pixels=self.config.max_pixels)
         mask = decoded.alpha
         mask_path = path.with_name(path.stem + MASK_SUFFIX)
-        if (self.root / mask_path).exists():
+        if (self.location / mask_path.as_posix()).exists():
             mask = decode_mask(self.read_file(mask_path), shape=decoded.rgb.shape[:2])
         caption = self._metadata().get(item.identity, {}).get("caption", "")
         return SourceRecord(image=decoded.rgb, mask=mask, caption=caption, notes=decoded.notes)
@@ -132,6 +134,9 @@ class ImageFolderSource(DatasetSource):
     # -- listing --------------------------------------------------------------------------------
     def _walk(self) -> tuple[list[PurePosixPath], list[PurePosixPath]]:
         """Every file under the root, and the folder links not followed (paths relative)."""
+        if isinstance(self.location, ObjectPath):  # object stores have no links
+            found = storage.list_files(self.location)
+            return [PurePosixPath(storage.relative(p, self.location)) for p in found], []
         files: list[PurePosixPath] = []
         linked: list[PurePosixPath] = []
         seen: set[tuple[int, int]] = set()
@@ -186,13 +191,12 @@ class ImageFolderSource(DatasetSource):
     def _folders(self, depth: int) -> list[str]:
         """Identity folders (no hidden part), even empty ones."""
         pattern = "/".join(["*"] * depth)
-        return [
-            p.relative_to(self.root).as_posix()
-            for p in self.root.glob(pattern)
-            if p.is_dir()
-            and (self.config.follow_symlinks or not p.is_symlink())
-            and not any(part.startswith(".") for part in p.relative_to(self.root).parts)
+        folders = [
+            storage.relative(p, self.location)
+            for p in storage.glob(self.location, pattern)
+            if p.is_dir() and (self.config.follow_symlinks or not storage.is_link(p))
         ]
+        return [f for f in folders if not any(part.startswith(".") for part in f.split("/"))]
 
     def _is_manifest(self, path: PurePosixPath) -> bool:
         manifest = self.config.manifest
@@ -204,7 +208,7 @@ class ImageFolderSource(DatasetSource):
         if unknown:
             raise NearidError(
                 f"source.categories names identities that are not folders under "
-                f"{str(self.root)!r}: {', '.join(map(repr, unknown[:5]))}"
+                f"{str(self.location)!r}: {', '.join(map(repr, unknown[:5]))}"
             )
         metadata = self._metadata()
         category_of: dict[str, str] = {}
@@ -225,7 +229,7 @@ class ImageFolderSource(DatasetSource):
 
     def _metadata(self) -> dict[str, dict[str, Any]]:
         if not hasattr(self, "_metadata_cache"):
-            self._metadata_cache = read_metadata(self.root / METADATA_NAME)
+            self._metadata_cache = read_metadata(self.location / METADATA_NAME)
         return self._metadata_cache
 
 
@@ -234,7 +238,7 @@ def _unlistable(error: OSError) -> None:
     raise NearidError(f"imagefolder cannot list {error.filename}: {error.strerror}")
 
 
-def read_metadata(path: Path) -> dict[str, dict[str, Any]]:
+def read_metadata(path: Location) -> dict[str, dict[str, Any]]:
     """identity -> its metadata line; a malformed line is an error naming the file and line."""
     if not path.exists():
         return {}

@@ -35,7 +35,11 @@ class IngestStage(Stage):
         return frozenset({"image.png", JSON_FIELD})
 
     def fingerprint_inputs(self) -> dict[str, Any]:
-        return {**super().fingerprint_inputs(), "source": self.ctx.pipeline.source}
+        # What the source is, not where it lies: items are referenced relative to its locations.
+        config = self.ctx.pipeline.source_config()
+        moved = type(config).location_fields
+        source = {k: v for k, v in self.ctx.pipeline.source.items() if k not in moved}
+        return {**super().fingerprint_inputs(), "source": source}
 
     def describe(self) -> dict[str, Any]:
         """The source as read (``follow_symlinks`` among its settings)."""

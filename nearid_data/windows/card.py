@@ -4,12 +4,11 @@ windows and users per split, and what was left out, all from the stage's plan (d
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from nearid_data.engine.atomic import write_bytes_atomic
+from nearid_data.engine.storage import Location, write_bytes
 from nearid_data.evaluate.protocols import markdown_table
 
 BENCHMARK = "personalized multimodal generation benchmark (FLICKR-AES, POG, SER30K)"
@@ -60,9 +59,9 @@ def windows_card(name: str, license_id: str, fields: list[str], facts: dict[str,
 
 
 def write_windows_card(
-    out: Path, pipeline: Any, config: Any, fields: list[str], facts: dict[str, Any]
-) -> Path:
+    out: Location, pipeline: Any, config: Any, fields: list[str], facts: dict[str, Any]
+) -> Location:
     path = out / "README.md"
     text = windows_card(config.pretty_name or pipeline.name, config.license, fields, facts)
-    write_bytes_atomic(path, text.encode("utf-8"))
+    write_bytes(path, text.encode("utf-8"))
     return path

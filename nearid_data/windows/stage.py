@@ -28,8 +28,9 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from nearid_data.engine.atomic import write_json_atomic
+from nearid_data.engine import storage
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, WorkUnit
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.export.stage import _split_rank
 from nearid_data.export.wids_index import write_wids_indexes
@@ -198,7 +199,7 @@ class WindowsStage(Stage):
             }
             yield Kept(sample, {"target": record["target_item_id"]})
 
-    def finalize(self, build_dir: Path) -> None:
+    def finalize(self, build_dir: Location) -> None:
         out = self.ctx.stage_dir(self.name)
         records: dict[str, list[dict[str, Any]]] = defaultdict(list)
         keys: dict[str, list[str]] = defaultdict(list)
@@ -208,17 +209,17 @@ class WindowsStage(Stage):
             keys[unit.payload["split"]] += [w["key"] for w in kept]
         written = set()
         for split, split_records in records.items():
-            write_json_atomic(out / "json" / f"{split}.json", split_records)
-            write_json_atomic(out / "json" / f"{split}.keys.json", keys[split])
+            storage.write_json(out / "json" / f"{split}.json", split_records)
+            storage.write_json(out / "json" / f"{split}.keys.json", keys[split])
             written |= {f"{split}.json", f"{split}.keys.json"}
         # A split an earlier run had and this one has not (other settings) must not linger.
-        for stale in (out / "json").glob("*.json"):
+        for stale in storage.glob(out / "json", "*.json"):
             if stale.name not in written:
-                stale.unlink()
-        for stale in out.glob("*.wids.json"):
+                storage.delete(stale)
+        for stale in storage.glob(out, "*.wids.json"):
             if stale.name.removesuffix(".wids.json") not in records:
-                stale.unlink()
-        write_json_atomic(out / "unused_rows.json", [vars(row) for row in self.histories.unused])
+                storage.delete(stale)
+        storage.write_json(out / "unused_rows.json", [vars(row) for row in self.histories.unused])
         write_wids_indexes(out)
         write_windows_card(out, self.ctx.pipeline, self.config, self.fields(), self.describe())
 

@@ -33,7 +33,7 @@ def test_items_are_the_species_in_image_id_order(tmp_path: Path) -> None:
         "class_id": 1,
         "is_train": True,
         "bbox_xywh": [4.5, 3.25, 20.0, 18.0],
-        "mask": str(written.root / "segmentations/001.Bird_1/Bird_1_0000.png"),
+        "mask": "001.Bird_1/Bird_1_0000.png",  # relative to source.segmentations
     }
 
 
