@@ -37,13 +37,13 @@ class Backend:
         return {"backend": type(self).__name__, **self.config.model_dump(mode="json")}
 
 
-def import_optional(module: str, *, extra: str) -> ModuleType:
-    """Import a heavy dependency, or fail with the install command that provides it."""
+def import_optional(module: str, *, extra: str, needed_for: str = "this backend") -> ModuleType:
+    """Import an optional dependency, or fail with the install command of the extra that provides it."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         raise NearidError(
-            f"this backend needs the Python package {module!r} ({exc}); "
+            f"{needed_for} needs the Python package {module!r} ({exc}); "
             f"install it with: pip install 'nearid-data[{extra}]'"
         ) from exc
 
