@@ -28,7 +28,7 @@ from nearid_data.errors import NearidError, Rejection
 from nearid_data.evaluate.embedders import EMBEDDERS
 from nearid_data.evaluate.embedders.base import Embedder
 from nearid_data.imageio import decode_mask_png, decode_png, encode_png
-from nearid_data.sample import KEY_FIELD, Sample, meta, with_fields
+from nearid_data.sample import KEY_FIELD, Sample, distractor_field, generator_id, meta, with_fields
 from nearid_data.seeding import derive_seed, rng_for
 from nearid_data.segment import masks
 
@@ -66,14 +66,6 @@ class DistractorsConfig(StageConfig):
         if bad:
             raise ValueError(f"generator ids must match [a-z0-9_]+ (got {bad})")
         return generators
-
-
-def generator_id(spec: dict[str, Any]) -> str:
-    return str(spec.get("id") or str(spec.get("name", "")).replace("-", "_"))
-
-
-def distractor_field(gid: str) -> str:
-    return f"distractor_{gid}.png"
 
 
 def backend_spec(spec: dict[str, Any]) -> dict[str, Any]:

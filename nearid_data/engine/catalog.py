@@ -1,4 +1,4 @@
-"""The catalog of a committed stage: its kept rows, and samples fetched by key.
+"""The catalog of a committed stage: its kept rows, samples fetched by key, and whole units streamed.
 
 Stages that need a global view (donor identities, split assignment, regrouping by split) read the
 upstream catalog instead of holding samples in memory: rows are small, pixels are read on demand.
@@ -7,6 +7,7 @@ upstream catalog instead of holding samples in memory: rows are small, pixels ar
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -18,9 +19,15 @@ from nearid_data.engine.manifest import (
     read_summary,
     tar_path,
 )
-from nearid_data.engine.tario import ShardIndex, UniqueKeys
+from nearid_data.engine.tario import (
+    ShardIndex,
+    UniqueKeys,
+    check_sha256,
+    decode_fields,
+    index_shard,
+)
 from nearid_data.errors import NearidError
-from nearid_data.sample import Sample
+from nearid_data.sample import JSON_FIELD, Sample
 
 
 @dataclass(frozen=True)
@@ -88,3 +95,26 @@ class Catalog:
         """The sample of ``row``; its shard is checked against the recorded sha256 on first use."""
         path = tar_path(self.stage_dir, row.unit)
         return self._shards.get(path, row.key, sha256=self._sha256[row.unit])
+
+
+def committed_samples(
+    stage_dir: Path, units: Iterable[str], fields: Collection[str]
+) -> Iterator[Sample]:
+    """The samples of the committed ``units`` in order, with ``json`` and those of ``fields`` they
+    have; other members are skipped, not read (an export reads each image set in its own pass).
+    Each shard is checked against its manifest's sha256, and a key may appear once in all units."""
+    wanted = (*fields, JSON_FIELD)
+    keys = UniqueKeys()
+    for unit in units:
+        path = tar_path(stage_dir, unit)
+        check_sha256(path, read_manifest(manifest_path(stage_dir, unit)).sha256)
+        with open(path, "rb") as handle:
+            for key, members in index_shard(path).items():
+                keys.add(key, path)
+                raw = {}
+                for name in wanted:
+                    if name in members:
+                        offset, size = members[name]
+                        handle.seek(offset)
+                        raw[name] = handle.read(size)
+                yield decode_fields(key, raw, path)

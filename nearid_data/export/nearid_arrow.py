@@ -41,13 +41,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from nearid_data.distractors.stage import distractor_field, generator_id
 from nearid_data.engine.atomic import dump_json
+from nearid_data.engine.catalog import committed_samples
 from nearid_data.engine.manifest import manifest_path, read_manifest
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, WorkUnit
 from nearid_data.errors import NearidError
-from nearid_data.export.materialise import committed_samples, identity_units, materialise
-from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, meta
+from nearid_data.export.materialise import identity_units, materialise
+from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, distractor_field, generator_id, meta
 
 if TYPE_CHECKING:
     from nearid_data.config import PipelineConfig
