@@ -25,12 +25,12 @@ from nearid_data.distractors.concepts import Concept, IdentityInfo, choose_conce
 from nearid_data.distractors.registry import GENERATORS
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
 from nearid_data.errors import NearidError, Rejection
-from nearid_data.evaluate.embedders import EMBEDDERS
-from nearid_data.evaluate.embedders.base import Embedder
 from nearid_data.imageio import decode_mask_png, decode_png, encode_png
 from nearid_data.sample import KEY_FIELD, Sample, distractor_field, generator_id, meta, with_fields
 from nearid_data.seeding import derive_seed, rng_for
-from nearid_data.segment import masks
+from nearid_data.vision import masks
+from nearid_data.vision.embedders import EMBEDDERS
+from nearid_data.vision.embedders.base import Embedder
 
 _GENERATOR_ID = re.compile(r"^[a-z0-9_]+$")
 

@@ -41,14 +41,14 @@ from nearid_data.engine.manifest import manifest_path, read_manifest, tar_path
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, WorkUnit
 from nearid_data.engine.tario import read_samples
 from nearid_data.errors import NearidError, Rejection
-from nearid_data.evaluate.embedders import EMBEDDERS
 from nearid_data.imageio import decode_image, decode_mask_png, decode_png, encode_png
 from nearid_data.personalize.similarity import distribution, similarity_scores, subject_crop
 from nearid_data.personalize.stage import PersonalizeConfig, subject_words
 from nearid_data.personalize.text2image import TextToImage
 from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, meta, slug
 from nearid_data.seeding import derive_seed, rng_for
-from nearid_data.segment.masks import bbox
+from nearid_data.vision.embedders import EMBEDDERS
+from nearid_data.vision.masks import bbox
 
 _TAGS = {
     "synthetic_positive": ("pos", 1000),

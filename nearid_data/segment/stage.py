@@ -26,10 +26,10 @@ from nearid_data.errors import Rejection, input_failure
 from nearid_data.imageio import decode_mask_png, decode_png, encode_png
 from nearid_data.registry import Registry
 from nearid_data.sample import Sample, meta, with_fields
-from nearid_data.segment import masks
 from nearid_data.segment.base import Box, Detector, MaskPrediction, Segmenter
 from nearid_data.segment.boxes import build_prompt, select_box
 from nearid_data.segment.registry import DETECTORS, SEGMENTERS
+from nearid_data.vision import masks
 
 
 class SegmentConfig(StageConfig):
