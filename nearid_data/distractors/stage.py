@@ -23,7 +23,7 @@ from nearid_data.distractors.base import Donor, Generator, InpaintRequest
 from nearid_data.distractors.compositing import composite, measure
 from nearid_data.distractors.concepts import Concept, IdentityInfo, choose_concept
 from nearid_data.distractors.registry import GENERATORS
-from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
+from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, StageContext
 from nearid_data.errors import NearidError, Rejection
 from nearid_data.imageio import decode_mask_png, decode_png, encode_png
 from nearid_data.sample import KEY_FIELD, Sample, distractor_field, generator_id, meta, with_fields
@@ -100,7 +100,7 @@ class DistractorsStage(Stage):
     config: DistractorsConfig
     needs = frozenset({"image.png", "mask.png", "inpaint_mask.png"})
 
-    def __init__(self, config: DistractorsConfig, ctx: Any) -> None:
+    def __init__(self, config: DistractorsConfig, ctx: StageContext) -> None:
         super().__init__(config, ctx)
         for index, spec in enumerate(config.generators):
             resolve_backend(

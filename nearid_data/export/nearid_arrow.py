@@ -44,7 +44,15 @@ from pydantic import Field
 from nearid_data.engine.atomic import dump_json
 from nearid_data.engine.catalog import committed_samples
 from nearid_data.engine.manifest import manifest_path, read_manifest
-from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, WorkUnit
+from nearid_data.engine.stage import (
+    Kept,
+    Outcome,
+    Rejected,
+    Stage,
+    StageConfig,
+    StageContext,
+    WorkUnit,
+)
 from nearid_data.errors import NearidError
 from nearid_data.export.materialise import identity_units, materialise
 from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, distractor_field, generator_id, meta
@@ -180,7 +188,7 @@ class NearidArrowStage(Stage):
     Config = NearidArrowConfig
     config: NearidArrowConfig
 
-    def __init__(self, config: NearidArrowConfig, ctx: Any) -> None:
+    def __init__(self, config: NearidArrowConfig, ctx: StageContext) -> None:
         super().__init__(config, ctx)
         if importlib.util.find_spec("datasets") is None:
             raise NearidError(
