@@ -38,11 +38,6 @@ def slug(text: str) -> str:
     return f"{cleaned}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
 
 
-def generator_id(spec: dict[str, Any]) -> str:
-    """The id a distractor generator entry writes under: its ``id``, else its name."""
-    return str(spec.get("id") or str(spec.get("name", "")).replace("-", "_"))
-
-
 def distractor_field(gid: str) -> str:
     """The sample field holding the distractor generator ``gid`` made."""
     return f"distractor_{gid}.png"

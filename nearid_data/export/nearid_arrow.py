@@ -55,7 +55,7 @@ from nearid_data.engine.stage import (
 )
 from nearid_data.errors import NearidError
 from nearid_data.export.materialise import identity_units, materialise
-from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, distractor_field, generator_id, meta
+from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, distractor_field, meta
 
 if TYPE_CHECKING:
     from nearid_data.config import PipelineConfig
@@ -85,8 +85,8 @@ def distractor_sets(pipeline: PipelineConfig) -> dict[str, str]:
     stage_config = pipeline.stage_config("distractors")
     folders: dict[str, str] = {}
     for spec in stage_config.generators:  # type: ignore[attr-defined]
-        gid = generator_id(spec)
-        folder = f"{POSITIVES_DIR}-{RELEASE_SUFFIXES.get(spec.get('preset') or '', gid)}"
+        gid = spec.id
+        folder = f"{POSITIVES_DIR}-{RELEASE_SUFFIXES.get(spec.preset or '', gid)}"
         clash = [other for other, name in folders.items() if name == folder]
         if clash:
             raise NearidError(
