@@ -45,8 +45,8 @@ from gpu_harness import MET, PEAK_FLOPS, emit, pick_device, quiet_libraries  # n
 
 from nearid_data.segment.base import Box  # noqa: E402
 from nearid_data.segment.gdino import GdinoDetector  # noqa: E402
-from nearid_data.segment.inference import model_inputs  # noqa: E402
 from nearid_data.segment.sam import SamSegmenter  # noqa: E402
+from nearid_data.vision.inference import model_inputs  # noqa: E402
 from tests import tiny_models  # noqa: E402
 
 TARGET_MS = {"sam-vit-h": 12.0, "gdino-swin-t": 12.0}  # per image on one H100, issue's goals

@@ -1,4 +1,4 @@
-"""What every backend shares: its typed config, optional-dependency imports, and model loading.
+"""What every backend shares: its typed config and model loading.
 
 A backend (detector, segmenter, generator, embedder) is one file holding one class that subclasses
 ``Backend`` (through its family's base) and declares its ``Config``. Heavy imports happen inside the
@@ -7,7 +7,6 @@ backend's ``__init__`` through ``import_optional``, so a missing extra is one cl
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,17 +34,6 @@ class Backend:
     def describe(self) -> dict[str, Any]:
         """What the manifest records about this backend: model id, revision, dtype, settings."""
         return {"backend": type(self).__name__, **self.config.model_dump(mode="json")}
-
-
-def import_optional(module: str, *, extra: str) -> ModuleType:
-    """Import a heavy dependency, or fail with the install command that provides it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise NearidError(
-            f"this backend needs the Python package {module!r} ({exc}); "
-            f"install it with: pip install 'nearid-data[{extra}]'"
-        ) from exc
 
 
 def load_pretrained(loader: Callable[..., T], model: str, **kwargs: Any) -> T:

@@ -38,6 +38,11 @@ def slug(text: str) -> str:
     return f"{cleaned}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
 
 
+def distractor_field(gid: str) -> str:
+    """The sample field holding the distractor generator ``gid`` made."""
+    return f"distractor_{gid}.png"
+
+
 def make_key(identity: str, view: int) -> str:
     return f"{slug(identity)}_v{view:03d}"
 

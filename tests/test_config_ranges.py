@@ -16,10 +16,10 @@ from pydantic import BaseModel
 from nearid_data.config import PipelineConfig
 from nearid_data.distractors.registry import GENERATORS
 from nearid_data.errors import NearidError
-from nearid_data.evaluate.embedders import EMBEDDERS
 from nearid_data.segment.registry import DETECTORS, SEGMENTERS
 from nearid_data.sources import SOURCES
 from nearid_data.stages import STAGES
+from nearid_data.vision.embedders import EMBEDDERS
 from tests.build_helpers import cli
 from tests.conftest import TINY_DEMO, write_pipeline
 

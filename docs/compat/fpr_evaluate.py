@@ -31,7 +31,7 @@ sys.path.insert(0, REFS + "/OSU-MLB+Finer-Personalization-Rank/evaluation")
 import Evaluate as E
 from nearid_data.backend import build_backend
 from nearid_data.evaluate.cache import EmbeddingCache
-from nearid_data.evaluate.embedders import EMBEDDERS
+from nearid_data.vision.embedders import EMBEDDERS
 from nearid_data.evaluate.protocols import Context, Options, run_protocol
 
 spec = {"name": sys.argv[1], **({"model": sys.argv[2]} if len(sys.argv) > 2 else {})}

@@ -24,7 +24,7 @@ from evaluation import sim_test as st
 from evaluation import metrics as mt
 from nearid_data.backend import build_backend
 from nearid_data.evaluate.cache import EmbeddingCache
-from nearid_data.evaluate.embedders import EMBEDDERS
+from nearid_data.vision.embedders import EMBEDDERS
 from nearid_data.evaluate.protocols import Context, Options, run_protocol
 
 root, set_name, embedder_name = sys.argv[1], sys.argv[2], sys.argv[3]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np, torch
 sys.path.insert(0, os.environ.get("SKLEARN_DIR", "sk"))
 from nearid_data.backend import build_backend
-from nearid_data.evaluate.embedders import EMBEDDERS
+from nearid_data.vision.embedders import EMBEDDERS
 EMB = build_backend(EMBEDDERS, {"name": sys.argv[2], **({"model": sys.argv[3]} if len(sys.argv) > 3 else {})}, where="embedder")
 EMB.embed([np.zeros((32, 32, 3), np.uint8)])  # load the model before the torchvision stub
 tv = types.ModuleType("torchvision"); tv.transforms = types.ModuleType("torchvision.transforms")

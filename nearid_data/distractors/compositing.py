@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from nearid_data.errors import Rejection
-from nearid_data.segment.masks import erode
+from nearid_data.vision.masks import erode
 
 # A region pixel counts as changed when some channel moved by more than this (0-255 scale): above
 # JPEG-level noise, below any visible edit.

@@ -21,7 +21,7 @@ from nearid_data.backend import BackendConfig
 from nearid_data.distractors.base import Donor, Generator, InpaintRequest
 from nearid_data.distractors.compositing import composite
 from nearid_data.errors import Rejection
-from nearid_data.segment.masks import bbox
+from nearid_data.vision.masks import bbox
 
 _INPAINT_FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 # The placement search runs on masks downscaled to this long side: coverage is a share of areas,

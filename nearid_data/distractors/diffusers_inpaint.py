@@ -41,7 +41,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, PositiveInt, model_validator
 
-from nearid_data.backend import BackendConfig, import_optional, load_pretrained
+from nearid_data.backend import BackendConfig, load_pretrained
 from nearid_data.distractors.base import Generator, InpaintRequest
 from nearid_data.distractors.compositing import unusable_output
 from nearid_data.distractors.inpaint_geometry import (
@@ -53,6 +53,7 @@ from nearid_data.distractors.inpaint_geometry import (
     working_size,
 )
 from nearid_data.errors import NearidError, Rejection
+from nearid_data.optional import import_optional
 
 
 class DiffusionConfig(BackendConfig):

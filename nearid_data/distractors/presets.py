@@ -18,7 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import model_serializer, model_validator
+
 from nearid_data.errors import NearidError
+from nearid_data.strict import StrictModel
 
 # Our wording of NearID's "negative prompt against text/watermarks/low resolution".
 NEARID_NEGATIVE_PROMPT = "text, watermark, logo, signature, low resolution, blurry, jpeg artifacts"
@@ -81,3 +84,48 @@ def resolve_preset(
 
 def presets_for(generator_name: str) -> list[str]:
     return sorted(name for name, (gen, _) in PRESETS.items() if gen == generator_name)
+
+
+class GeneratorSpec(StrictModel):
+    """One entry of the distractors stage's ``generators``, resolved once when the config loads.
+
+    ``id`` names the output field ``distractor_<id>.png`` (default: ``name`` with ``_`` for
+    ``-``); ``settings`` are the backend's config: the preset's settings, then the entry's own keys.
+    It serialises as the entry was written, so fingerprints and YAML stay as they were.
+    """
+
+    name: str
+    id: str
+    preset: str | None = None
+    settings: dict[str, Any]
+    written: dict[str, Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve(cls, entry: Any) -> Any:
+        if not isinstance(entry, dict):
+            return entry
+        name, preset = entry.get("name"), entry.get("preset")
+        own = {k: v for k, v in entry.items() if k not in ("name", "id", "preset")}
+        fields: dict[str, Any] = {
+            "id": str(entry.get("id") or str(name or "").replace("-", "_")),
+            "preset": preset,
+            "settings": own,
+            "written": entry,
+        }
+        if "name" in entry:
+            fields["name"] = name
+        if isinstance(name, str) and (preset is None or isinstance(preset, str)):
+            try:
+                fields["settings"] = resolve_preset(name, preset, own)
+            except NearidError as exc:  # a ValueError, so the message names the config key
+                raise ValueError(str(exc)) from None
+        return fields
+
+    @model_serializer
+    def _as_written(self) -> dict[str, Any]:
+        return self.written
+
+    def backend(self) -> dict[str, Any]:
+        """The backend spec ``build_backend`` takes: ``name`` and the resolved settings."""
+        return {"name": self.name, **self.settings}

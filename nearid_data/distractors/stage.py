@@ -22,21 +22,32 @@ from nearid_data.backend import build_backend, resolve_backend
 from nearid_data.distractors.base import Donor, Generator, InpaintRequest
 from nearid_data.distractors.compositing import composite, measure
 from nearid_data.distractors.concepts import Concept, IdentityInfo, choose_concept
+from nearid_data.distractors.presets import GeneratorSpec
 from nearid_data.distractors.registry import GENERATORS
-from nearid_data.engine.stage import Kept, Outcome, Rejected, Resources, Stage, StageConfig
+from nearid_data.engine.stage import (
+    Kept,
+    Outcome,
+    Rejected,
+    Resources,
+    Stage,
+    StageConfig,
+    StageContext,
+)
 from nearid_data.errors import NearidError, Rejection
-from nearid_data.evaluate.embedders import EMBEDDERS
-from nearid_data.evaluate.embedders.base import Embedder
 from nearid_data.imageio import decode_mask_png, decode_png, encode_png
-from nearid_data.sample import KEY_FIELD, Sample, meta, with_fields
+from nearid_data.sample import KEY_FIELD, Sample, distractor_field, meta, with_fields
 from nearid_data.seeding import derive_seed, rng_for
-from nearid_data.segment import masks
+from nearid_data.vision import masks
+from nearid_data.vision.embedders import EMBEDDERS
+from nearid_data.vision.embedders.base import Embedder
 
 _GENERATOR_ID = re.compile(r"^[a-z0-9_]+$")
 
 
 class DistractorsConfig(StageConfig):
-    generators: list[dict[str, Any]] = Field(default_factory=lambda: [{"name": "cut_paste"}])
+    generators: list[GeneratorSpec] = Field(
+        default_factory=lambda: [GeneratorSpec.model_validate({"name": "cut_paste"})]
+    )
     """Each entry: ``name`` (backend), optional ``id`` (output field ``distractor_<id>.png``),
     optional ``preset``, and the backend's own settings."""
     concept: Literal["sibling", "perturb", "list"] = "sibling"
@@ -58,33 +69,14 @@ class DistractorsConfig(StageConfig):
 
     @field_validator("generators")
     @classmethod
-    def _unique_ids(cls, generators: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        ids = [generator_id(spec) for spec in generators]
+    def _unique_ids(cls, generators: list[GeneratorSpec]) -> list[GeneratorSpec]:
+        ids = [spec.id for spec in generators]
         if not generators or len(set(ids)) != len(ids):
             raise ValueError(f"need at least one generator, with distinct ids (got {ids})")
         bad = [i for i in ids if not _GENERATOR_ID.match(i)]
         if bad:
             raise ValueError(f"generator ids must match [a-z0-9_]+ (got {bad})")
         return generators
-
-
-def generator_id(spec: dict[str, Any]) -> str:
-    return str(spec.get("id") or str(spec.get("name", "")).replace("-", "_"))
-
-
-def distractor_field(gid: str) -> str:
-    return f"distractor_{gid}.png"
-
-
-def backend_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """The generator entry as backend config: preset settings, then the entry's own keys."""
-    from nearid_data.distractors.presets import resolve_preset
-
-    own = {k: v for k, v in spec.items() if k not in ("name", "id", "preset")}
-    return {
-        "name": spec.get("name"),
-        **resolve_preset(spec.get("name", ""), spec.get("preset"), own),
-    }
 
 
 @dataclass
@@ -108,12 +100,12 @@ class DistractorsStage(Stage):
     config: DistractorsConfig
     needs = frozenset({"image.png", "mask.png", "inpaint_mask.png"})
 
-    def __init__(self, config: DistractorsConfig, ctx: Any) -> None:
+    def __init__(self, config: DistractorsConfig, ctx: StageContext) -> None:
         super().__init__(config, ctx)
         self.identity_vectors: dict[str, np.ndarray] = {}  # set by use_shared
         for index, spec in enumerate(config.generators):
             resolve_backend(
-                GENERATORS, backend_spec(spec), where=f"stages.distractors.generators.{index}"
+                GENERATORS, spec.backend(), where=f"stages.distractors.generators.{index}"
             )
         if config.embedder is not None:
             resolve_backend(EMBEDDERS, config.embedder, where="stages.distractors.embedder")
@@ -126,16 +118,16 @@ class DistractorsStage(Stage):
         return Resources.for_device(self.ctx.device)
 
     def adds(self) -> frozenset[str]:
-        return frozenset(distractor_field(generator_id(s)) for s in self.config.generators)
+        return frozenset(distractor_field(s.id) for s in self.config.generators)
 
     def describe(self) -> dict[str, Any]:
-        return {generator_id(s): backend_spec(s) for s in self.config.generators}
+        return {s.id: s.backend() for s in self.config.generators}
 
     def setup(self) -> None:
         self.generators: dict[str, Generator] = {
-            generator_id(spec): build_backend(
+            spec.id: build_backend(
                 GENERATORS,
-                backend_spec(spec),
+                spec.backend(),
                 where="stages.distractors.generators",
                 device=self.ctx.device,
             )

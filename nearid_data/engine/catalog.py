@@ -1,4 +1,4 @@
-"""The catalog of a committed stage: its kept rows, and samples fetched by key.
+"""The catalog of a committed stage: its kept rows, samples fetched by key, and whole units streamed.
 
 Stages that need a global view (donor identities, split assignment, regrouping by split) read the
 upstream catalog instead of holding samples in memory: rows are small, pixels are read on demand.
@@ -7,9 +7,11 @@ upstream catalog instead of holding samples in memory: rows are small, pixels ar
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
+from nearid_data.engine import storage
 from nearid_data.engine.manifest import (
     StageSummary,
     manifest_path,
@@ -18,9 +20,15 @@ from nearid_data.engine.manifest import (
     tar_path,
 )
 from nearid_data.engine.storage import Location
-from nearid_data.engine.tario import ShardIndex, UniqueKeys
+from nearid_data.engine.tario import (
+    ShardIndex,
+    UniqueKeys,
+    check_sha256,
+    decode_fields,
+    index_shard,
+)
 from nearid_data.errors import NearidError
-from nearid_data.sample import Sample
+from nearid_data.sample import JSON_FIELD, Sample
 
 
 @dataclass(frozen=True)
@@ -88,3 +96,21 @@ class Catalog:
         """The sample of ``row``; its shard is checked against the recorded sha256 on first use."""
         path = tar_path(self.stage_dir, row.unit)
         return self._shards.get(path, row.key, sha256=self._sha256[row.unit])
+
+
+def committed_samples(
+    stage_dir: Location, units: Iterable[str], fields: Collection[str]
+) -> Iterator[Sample]:
+    """The samples of the committed ``units`` in order, with ``json`` and those of ``fields`` they
+    have; other members are skipped, not read (an export reads each image set in its own pass).
+    Each shard is checked against its manifest's sha256, and a key may appear once in all units."""
+    wanted = (*fields, JSON_FIELD)
+    keys = UniqueKeys()
+    for unit in units:
+        path = tar_path(stage_dir, unit)
+        check_sha256(path, read_manifest(manifest_path(stage_dir, unit)).sha256)
+        for key, members in index_shard(path).items():
+            keys.add(key, path)
+            names = [name for name in wanted if name in members]
+            data = storage.read_range(path, [members[name] for name in names])
+            yield decode_fields(key, dict(zip(names, data, strict=True)), path)

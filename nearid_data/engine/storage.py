@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, overload
 
-from nearid_data.backend import import_optional
 from nearid_data.engine import atomic
 from nearid_data.errors import NearidError
+from nearid_data.optional import import_optional
 
 STORAGE_EXTRA = "storage"
 _URL = re.compile(r"^(?P<protocol>[A-Za-z][A-Za-z0-9+.-]+)://(?P<path>.*)$")

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from nearid_data.engine.atomic import write_bytes_atomic
-from nearid_data.evaluate.embedders.base import Embedder
 from nearid_data.evaluate.images import ImageRef
 from nearid_data.sample import slug
+from nearid_data.vision.embedders.base import Embedder
 
 log = logging.getLogger("nearid_data")
 

@@ -16,9 +16,9 @@ from nearid_data.config import apply_overrides
 from nearid_data.engine.atomic import write_json_atomic
 from nearid_data.errors import NearidError
 from nearid_data.evaluate.cache import EmbeddingCache
-from nearid_data.evaluate.embedders import EMBEDDERS
 from nearid_data.evaluate.metrics import CONVENTIONS
 from nearid_data.evaluate.protocols import PROTOCOLS, Context, Options, run_protocol
+from nearid_data.vision.embedders import EMBEDDERS
 
 log = logging.getLogger("nearid_data")
 

@@ -27,7 +27,8 @@ from nearid_data.errors import NearidError, Rejection
 from nearid_data.evaluate.images import ImageRef, encoded_ref
 from nearid_data.evaluate.metrics import nearid_margins
 from nearid_data.evaluate.protocols import Context
-from nearid_data.sources.formats import HUB_EXTRA, cell_bytes, optional_import, read_json
+from nearid_data.optional import import_optional
+from nearid_data.sources.formats import cell_bytes, read_json
 
 POSITIVES = "NearID"
 SET_PREFIX = "NearID-"
@@ -75,7 +76,7 @@ def margins_by_set(
 
 
 def _load(folder: Path) -> Any:
-    datasets = optional_import("datasets", needed_for="NearID's Arrow layout", install=HUB_EXTRA)
+    datasets = import_optional("datasets", needed_for="NearID's Arrow layout", extra="hub")
     try:
         loaded = datasets.load_from_disk(str(folder))
     except (FileNotFoundError, ValueError) as exc:

@@ -20,8 +20,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from nearid_data.backend import import_optional, load_pretrained
+from nearid_data.backend import load_pretrained
 from nearid_data.errors import NearidError
+from nearid_data.optional import import_optional
 
 # open_clip name -> transformers name, outside the transformer blocks.
 _RENAMED = {

@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from nearid_data.backend import import_optional
+from nearid_data.optional import import_optional
 
 
 def resized(rgb: np.ndarray, size: int) -> np.ndarray:

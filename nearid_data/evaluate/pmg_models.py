@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from nearid_data.backend import build_backend, import_optional, load_pretrained
+from nearid_data.backend import build_backend, load_pretrained
 from nearid_data.errors import NearidError
-from nearid_data.segment.inference import checkpoint_file
+from nearid_data.optional import import_optional
+from nearid_data.vision.inference import checkpoint_file
 
 AESTHETIC_URL = (
     "https://github.com/christophschuhmann/improved-aesthetic-predictor/raw/main/"
@@ -44,7 +45,7 @@ class ClipScorer:
     """Unit CLIP embeddings of images (the ``clip`` embedder) and of texts (same model)."""
 
     def __init__(self, model: str, *, device: str, batch_size: int) -> None:
-        from nearid_data.evaluate.embedders import EMBEDDERS
+        from nearid_data.vision.embedders import EMBEDDERS
 
         spec = {"name": "clip", "model": model, "batch_size": batch_size}
         self.embedder = build_backend(EMBEDDERS, spec, where="clip", device=device)

@@ -6,7 +6,7 @@ that commit shards, so every input is in a manifest and a rerun skips what is do
 1. ``plan``: ``identity_units`` cuts the upstream rows into runs of whole identities, in the same
    identity order as the WebDataset export (identity, then view).
 2. ``run``: the stage yields ``Kept``/``Rejected`` per input of the unit, as any stage does.
-3. ``finalize``: ``committed_samples`` streams the committed samples back in plan order, reading
+3. ``finalize``: the catalog's ``committed_samples`` streams the committed samples back in plan order, reading
    only the fields asked for, and ``materialise`` writes the layout into a temporary sibling of
    its target and swaps it in. A reader sees the old layout or the new one, never a half-written
    one; a killed run leaves a temporary directory that the next run removes.
@@ -17,17 +17,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from nearid_data.engine import storage
 from nearid_data.engine.atomic import TMP_MARK, fsync_dir, temp_path_for, writer_gone
 from nearid_data.engine.catalog import CatalogRow
-from nearid_data.engine.manifest import manifest_path, read_manifest, tar_path
 from nearid_data.engine.stage import WorkUnit
 from nearid_data.engine.storage import Location, ObjectPath
-from nearid_data.engine.tario import UniqueKeys, check_sha256, decode_fields, index_shard
-from nearid_data.sample import JSON_FIELD, Sample
 
 
 def identity_units(rows: Iterable[CatalogRow], *, prefix: str, per_unit: int) -> list[WorkUnit]:
@@ -42,24 +39,6 @@ def identity_units(rows: Iterable[CatalogRow], *, prefix: str, per_unit: int) ->
         chunk = [row for i in identities[start : start + per_unit] for row in by_identity[i]]
         units.append(WorkUnit(f"{prefix}-{index:05d}", {"rows": [[r.unit, r.key] for r in chunk]}))
     return units
-
-
-def committed_samples(
-    stage_dir: Location, units: Iterable[str], fields: Collection[str]
-) -> Iterator[Sample]:
-    """The samples of the committed ``units`` in order, with ``json`` and those of ``fields`` they
-    have; other members are skipped, not read (an export reads each image set in its own pass).
-    Each shard is checked against its manifest's sha256, and a key may appear once in all units."""
-    wanted = (*fields, JSON_FIELD)
-    keys = UniqueKeys()
-    for unit in units:
-        path = tar_path(stage_dir, unit)
-        check_sha256(path, read_manifest(manifest_path(stage_dir, unit)).sha256)
-        for key, members in index_shard(path).items():
-            keys.add(key, path)
-            names = [name for name in wanted if name in members]
-            data = storage.read_range(path, [members[name] for name in names])
-            yield decode_fields(key, dict(zip(names, data, strict=True)), path)
 
 
 def materialise(target: Location, write: Callable[[Path], None]) -> None:

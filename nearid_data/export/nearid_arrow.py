@@ -41,14 +41,22 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from nearid_data.distractors.stage import distractor_field, generator_id
 from nearid_data.engine.atomic import dump_json
+from nearid_data.engine.catalog import committed_samples
 from nearid_data.engine.manifest import manifest_path, read_manifest
-from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, WorkUnit
+from nearid_data.engine.stage import (
+    Kept,
+    Outcome,
+    Rejected,
+    Stage,
+    StageConfig,
+    StageContext,
+    WorkUnit,
+)
 from nearid_data.engine.storage import Location, location
 from nearid_data.errors import NearidError
-from nearid_data.export.materialise import committed_samples, identity_units, materialise
-from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, meta
+from nearid_data.export.materialise import identity_units, materialise
+from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, distractor_field, meta
 
 if TYPE_CHECKING:
     from nearid_data.config import PipelineConfig
@@ -78,8 +86,8 @@ def distractor_sets(pipeline: PipelineConfig) -> dict[str, str]:
     stage_config = pipeline.stage_config("distractors")
     folders: dict[str, str] = {}
     for spec in stage_config.generators:  # type: ignore[attr-defined]
-        gid = generator_id(spec)
-        folder = f"{POSITIVES_DIR}-{RELEASE_SUFFIXES.get(spec.get('preset') or '', gid)}"
+        gid = spec.id
+        folder = f"{POSITIVES_DIR}-{RELEASE_SUFFIXES.get(spec.preset or '', gid)}"
         clash = [other for other, name in folders.items() if name == folder]
         if clash:
             raise NearidError(
@@ -181,7 +189,7 @@ class NearidArrowStage(Stage):
     Config = NearidArrowConfig
     config: NearidArrowConfig
 
-    def __init__(self, config: NearidArrowConfig, ctx: Any) -> None:
+    def __init__(self, config: NearidArrowConfig, ctx: StageContext) -> None:
         super().__init__(config, ctx)
         if importlib.util.find_spec("datasets") is None:
             raise NearidError(

@@ -38,10 +38,11 @@ from typing import Any
 from pydantic import Field
 
 from nearid_data.engine.atomic import dump_json
+from nearid_data.engine.catalog import committed_samples
 from nearid_data.engine.stage import Kept, Outcome, Stage, StageConfig, WorkUnit
 from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
-from nearid_data.export.materialise import committed_samples, identity_units, materialise
+from nearid_data.export.materialise import identity_units, materialise
 from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, meta, slug
 
 EXPORTED = ("image.png", "mask.png")

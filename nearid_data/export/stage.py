@@ -20,7 +20,7 @@ from nearid_data.engine.storage import Location
 from nearid_data.errors import Rejection
 from nearid_data.export.card import write_card
 from nearid_data.export.wids_index import write_wids_indexes
-from nearid_data.sample import JSON_FIELD, KEY_FIELD
+from nearid_data.sample import JSON_FIELD, KEY_FIELD, distractor_field
 
 SPLIT_ORDER = ("train", "val", "test")
 BASE_FIELDS = ("image.png", "mask.png", "inpaint_mask.png")
@@ -43,10 +43,8 @@ class ExportStage(Stage):
         distractors = self.ctx.pipeline.stages.get("distractors")
         gids: list[str] = []
         if distractors is not None:
-            from nearid_data.distractors.stage import distractor_field, generator_id
-
             stage_config = self.ctx.pipeline.stage_config("distractors")
-            gids = [distractor_field(generator_id(s)) for s in stage_config.generators]  # type: ignore[attr-defined]
+            gids = [distractor_field(s.id) for s in stage_config.generators]  # type: ignore[attr-defined]
         return [*BASE_FIELDS, *gids, JSON_FIELD]
 
     @property

@@ -30,7 +30,7 @@ from typing import Any
 
 from nearid_data.errors import NearidError
 from nearid_data.galleries.assign import EXTRA, GALLERY, REFERENCE, RESERVED_FOR_GALLERY
-from nearid_data.sources.formats import optional_import
+from nearid_data.optional import import_optional
 
 LOADERS = {
     "cub": "load_cub_data.py",
@@ -102,9 +102,7 @@ def _require_sizes(
 
 
 def _frame(views: Mapping[str, Sequence[str]], names: Mapping[str, str] | None = None) -> Any:
-    pandas = optional_import(
-        "pandas", needed_for="galleries draw: fpr", install="pip install 'nearid-data[sources]'"
-    )
+    pandas = import_optional("pandas", needed_for="galleries draw: fpr", extra="sources")
     rows = [(key, (names or {}).get(i, i), i) for i, keys in views.items() for key in keys]
     return pandas.DataFrame(rows, columns=["key", "name", "identity"])
 
@@ -141,9 +139,7 @@ def _per_identity_sample(frame: Any, n_of: Any, seed: int) -> Any:
     """``groupby('name').apply(lambda x: x.sample(n=n_of(x), random_state=seed))``: a fresh
     generator per identity, identities in sorted order (without ``apply``, whose handling of the
     grouping column changed across pandas versions)."""
-    pandas = optional_import(
-        "pandas", needed_for="galleries draw: fpr", install="pip install 'nearid-data[sources]'"
-    )
+    pandas = import_optional("pandas", needed_for="galleries draw: fpr", extra="sources")
     parts = [x.sample(n=n_of(x), random_state=seed) for _, x in frame.groupby("name")]
     return pandas.concat(parts) if parts else frame.iloc[:0]
 

@@ -28,7 +28,7 @@ from pydantic import model_validator
 
 from nearid_data.engine.catalog import CatalogRow
 from nearid_data.engine.manifest import SampleRow, manifest_path, read_manifest
-from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
+from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, StageContext
 from nearid_data.errors import NearidError, Rejection
 from nearid_data.galleries import fpr_draw
 from nearid_data.galleries.assign import (
@@ -74,7 +74,7 @@ class GalleriesStage(Stage):
     config: GalleriesConfig
     needs = frozenset({"image.png"})
 
-    def __init__(self, config: GalleriesConfig, ctx: Any) -> None:
+    def __init__(self, config: GalleriesConfig, ctx: StageContext) -> None:
         super().__init__(config, ctx)
         source = ctx.pipeline.source.get("name")
         if config.draw == "fpr" and source not in fpr_draw.LOADERS:

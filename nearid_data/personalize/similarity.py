@@ -1,7 +1,7 @@
 """The similarity filter of synthetic positives and the distribution of its scores.
 
 PODS keeps a generated positive when its DreamSim similarity to the mask-cropped reference images
-is at least 0.6. Here the embedder is any of ``evaluate/embedders`` (the same configuration
+is at least 0.6. Here the embedder is any of ``vision/embedders`` (the same configuration
 ``eval`` takes); a positive's score is its mean cosine similarity to the identity's reference
 crops (each reference cut to its subject mask's box). A threshold calibrated for one embedder
 means little for another: set ``min_similarity`` for the embedder you use.
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from nearid_data.evaluate.embedders.base import Embedder
-from nearid_data.segment.masks import bbox
+from nearid_data.vision.embedders.base import Embedder
+from nearid_data.vision.masks import bbox
 
 HISTOGRAM_BINS = 20
 

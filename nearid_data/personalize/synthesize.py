@@ -38,17 +38,25 @@ from nearid_data.distractors.base import Donor
 from nearid_data.distractors.cut_paste import paste
 from nearid_data.engine import storage
 from nearid_data.engine.manifest import manifest_path, read_manifest, tar_path
-from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, WorkUnit
+from nearid_data.engine.stage import (
+    Kept,
+    Outcome,
+    Rejected,
+    Stage,
+    StageConfig,
+    StageContext,
+    WorkUnit,
+)
 from nearid_data.engine.storage import Location
 from nearid_data.engine.tario import read_samples
 from nearid_data.errors import NearidError, Rejection
-from nearid_data.evaluate.embedders import EMBEDDERS
 from nearid_data.imageio import decode_image, decode_mask_png, decode_png, encode_png
 from nearid_data.personalize.similarity import distribution, similarity_scores, subject_crop
 from nearid_data.personalize.stage import PersonalizeConfig, subject_words
 from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, meta, slug
 from nearid_data.seeding import derive_seed, rng_for
-from nearid_data.segment.masks import bbox
+from nearid_data.vision.embedders import EMBEDDERS
+from nearid_data.vision.masks import bbox
 
 _TAGS = {
     "synthetic_positive": ("pos", 1000),
@@ -118,7 +126,7 @@ class SynthesizeStage(Stage):
     config: SynthesizeConfig
     needs = frozenset({"image.png"})
 
-    def __init__(self, config: SynthesizeConfig, ctx: Any) -> None:
+    def __init__(self, config: SynthesizeConfig, ctx: StageContext) -> None:
         super().__init__(config, ctx)
         upstream = ctx.upstream and ctx.pipeline.stage_config(ctx.upstream)
         if not isinstance(upstream, PersonalizeConfig):

@@ -16,8 +16,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from nearid_data.backend import import_optional, load_pretrained
+from nearid_data.backend import load_pretrained
 from nearid_data.errors import NearidError
+from nearid_data.optional import import_optional
 
 Family = Literal["auto", "sd", "sdxl"]
 PIPELINES = {"sd": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from nearid_data.backend import import_optional
+from nearid_data.optional import import_optional
 
 PANEL_SIZE = (3.2, 2.4)  # inches per histogram
 DPI = 100

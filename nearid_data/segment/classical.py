@@ -20,7 +20,7 @@ from pydantic import Field
 
 from nearid_data.backend import BackendConfig
 from nearid_data.segment.base import Box, MaskPrediction, Segmenter
-from nearid_data.segment.masks import clean
+from nearid_data.vision.masks import clean
 
 # Fraction of the short side kept as certain background around the centre prior, so GrabCut has a
 # background model to start from even when there is no box.

@@ -6,17 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nearid_data.backend import import_optional, load_pretrained
 from nearid_data.segment.base import Box, Detector
 from nearid_data.segment.boxes import grounding_text
-from nearid_data.segment.inference import (
-    GroundingSettings,
-    finite,
-    in_batches,
-    model_inputs,
-    to_boxes,
-    torch_dtype,
-)
+from nearid_data.segment.predictions import GroundingSettings, to_boxes
+from nearid_data.vision.inference import finite, in_batches, load_transformers_model, model_inputs
 
 
 class GdinoDetector(Detector):
@@ -30,19 +23,15 @@ class GdinoDetector(Detector):
 
     def __init__(self, config: Config, *, device: str = "cpu") -> None:
         super().__init__(config, device=device)
-        self._torch = import_optional("torch", extra="models")
-        transformers = import_optional("transformers", extra="models")
-        self.dtype = torch_dtype(self._torch, config.dtype, device)
-        self.processor = load_pretrained(
-            transformers.AutoProcessor.from_pretrained, config.model, revision=config.revision
-        )
-        model = load_pretrained(
-            transformers.GroundingDinoForObjectDetection.from_pretrained,
+        loaded = load_transformers_model(
             config.model,
             revision=config.revision,
-            dtype=self.dtype,
+            dtype=config.dtype,
+            device=device,
+            classes=lambda t: (t.GroundingDinoForObjectDetection, t.AutoProcessor),
         )
-        self.model = model.to(device).eval()
+        self._torch, self.dtype, self.processor = loaded.torch, loaded.dtype, loaded.processor
+        self.model = loaded.model
         if config.compile:
             self.model = self._torch.compile(self.model)
 

@@ -14,18 +14,13 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from nearid_data.backend import import_optional, load_pretrained
+from nearid_data.backend import load_pretrained
 from nearid_data.errors import NearidError
+from nearid_data.optional import import_optional
 from nearid_data.segment.base import Box, Detector
 from nearid_data.segment.boxes import grounding_text
-from nearid_data.segment.inference import (
-    GroundingSettings,
-    checkpoint_file,
-    finite,
-    in_batches,
-    to_boxes,
-    torch_dtype,
-)
+from nearid_data.segment.predictions import GroundingSettings, to_boxes
+from nearid_data.vision.inference import checkpoint_file, finite, in_batches, torch_dtype
 
 OFFICIAL_CHECKPOINT = (
     "https://github.com/IDEA-Research/GroundingDINO/releases/download/"

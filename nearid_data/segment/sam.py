@@ -19,18 +19,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from nearid_data.backend import import_optional
 from nearid_data.errors import NearidError
+from nearid_data.optional import import_optional
 from nearid_data.segment.base import Box, MaskPrediction, Segmenter
-from nearid_data.segment.inference import (
-    SamSettings,
-    best_mask,
-    checkpoint_file,
-    finite,
-    in_batches,
-    prompt_box,
-    torch_dtype,
-)
+from nearid_data.segment.predictions import SamSettings, best_mask, prompt_box
+from nearid_data.vision.inference import checkpoint_file, finite, in_batches, torch_dtype
 
 OFFICIAL_CHECKPOINTS = {
     "vit_h": "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",

@@ -8,20 +8,15 @@ with its own box.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
-from nearid_data.backend import checked_model_type, import_optional, load_pretrained
+from nearid_data.backend import checked_model_type
 from nearid_data.segment.base import Box, MaskPrediction, Segmenter
-from nearid_data.segment.inference import (
-    SamSettings,
-    best_mask,
-    finite,
-    in_batches,
-    model_inputs,
-    prompt_box,
-    torch_dtype,
-)
+from nearid_data.segment.predictions import SamSettings, best_mask, prompt_box
+from nearid_data.vision.inference import finite, in_batches, load_transformers_model, model_inputs
 
 FAMILIES = {"sam": ("SamModel", "SamProcessor"), "sam2": ("Sam2Model", "Sam2Processor")}
 
@@ -37,27 +32,29 @@ class SamHfSegmenter(Segmenter):
 
     def __init__(self, config: Config, *, device: str = "cpu") -> None:
         super().__init__(config, device=device)
-        self._torch = import_optional("torch", extra="models")
-        transformers = import_optional("transformers", extra="models")
-        self.dtype = torch_dtype(self._torch, config.dtype, device)
-        pretrained = dict(revision=config.revision)
-        family = checked_model_type(
-            transformers,
+        loaded = load_transformers_model(
             config.model,
-            list(FAMILIES),
             revision=config.revision,
-            taker="this backend",
+            dtype=config.dtype,
+            device=device,
+            classes=self._classes,
         )
-        model_class, processor_class = (getattr(transformers, name) for name in FAMILIES[family])
-        self.processor = load_pretrained(
-            processor_class.from_pretrained, config.model, **pretrained
-        )
-        model = load_pretrained(
-            model_class.from_pretrained, config.model, dtype=self.dtype, **pretrained
-        )
-        self.model = model.to(self.device).eval()
+        self._torch, self.dtype, self.processor = loaded.torch, loaded.dtype, loaded.processor
+        self.model = loaded.model
         if config.compile:
             self.model = self._torch.compile(self.model)
+
+    def _classes(self, transformers: ModuleType) -> tuple[Any, Any]:
+        """The model and processor classes of the model's family (``model_type``)."""
+        family = checked_model_type(
+            transformers,
+            self.config.model,
+            list(FAMILIES),
+            revision=self.config.revision,
+            taker="this backend",
+        )
+        model_class, processor_class = FAMILIES[family]
+        return getattr(transformers, model_class), getattr(transformers, processor_class)
 
     def segment(
         self, images: Sequence[np.ndarray], boxes: Sequence[Box | None]

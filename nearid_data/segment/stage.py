@@ -21,15 +21,23 @@ import numpy as np
 from pydantic import Field
 
 from nearid_data.backend import build_backend, resolve_backend
-from nearid_data.engine.stage import Kept, Outcome, Rejected, Resources, Stage, StageConfig
+from nearid_data.engine.stage import (
+    Kept,
+    Outcome,
+    Rejected,
+    Resources,
+    Stage,
+    StageConfig,
+    StageContext,
+)
 from nearid_data.errors import Rejection, input_failure
 from nearid_data.imageio import decode_mask_png, decode_png, encode_png
 from nearid_data.registry import Registry
 from nearid_data.sample import Sample, meta, with_fields
-from nearid_data.segment import masks
 from nearid_data.segment.base import Box, Detector, MaskPrediction, Segmenter
 from nearid_data.segment.boxes import build_prompt, select_box
 from nearid_data.segment.registry import DETECTORS, SEGMENTERS
+from nearid_data.vision import masks
 
 
 class SegmentConfig(StageConfig):
@@ -61,7 +69,7 @@ class SegmentStage(Stage):
     config: SegmentConfig
     needs = frozenset({"image.png"})
 
-    def __init__(self, config: SegmentConfig, ctx: Any) -> None:
+    def __init__(self, config: SegmentConfig, ctx: StageContext) -> None:
         super().__init__(config, ctx)
         for spec, registry, where in self._backend_specs():
             resolve_backend(registry, spec, where=where)

@@ -19,7 +19,6 @@ Conventions every adapter follows:
 from __future__ import annotations
 
 import csv
-import importlib
 import json
 import math
 import os
@@ -39,10 +38,9 @@ from nearid_data.engine import storage
 from nearid_data.engine.storage import Location, ObjectPath
 from nearid_data.errors import NearidError, Rejection
 from nearid_data.imageio import DEFAULT_MAX_PIXELS, decode_image, decode_mask
+from nearid_data.optional import import_optional
 from nearid_data.sources.base import Source, SourceConfig, SourceItem, SourceRecord
 from nearid_data.sources.checksums import require_files
-
-HUB_EXTRA = "pip install 'nearid-data[hub]'"
 
 Box = tuple[float, float, float, float]
 
@@ -108,14 +106,6 @@ def number_views(entries: Iterable[tuple[str, str, dict[str, Any]]]) -> list[Sou
         items.append(SourceItem(identity, category, seen[identity], ref))
         seen[identity] += 1
     return items
-
-
-def optional_import(module: str, *, needed_for: str, install: str) -> ModuleType:
-    """Import an optional dependency, or raise ``NearidError`` saying how to install it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise NearidError(f"{needed_for} needs {module.split('.')[0]}: {install}") from None
 
 
 # --- annotation files --------------------------------------------------------------------------
@@ -324,7 +314,7 @@ def select_splits(root: Path, available: dict[str, list[Path]], wanted: Sequence
 
 
 def _parquet() -> ModuleType:
-    return optional_import("pyarrow.parquet", needed_for="reading parquet", install=HUB_EXTRA)
+    return import_optional("pyarrow.parquet", needed_for="reading parquet", extra="hub")
 
 
 def read_parquet_columns(

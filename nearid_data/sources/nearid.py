@@ -24,15 +24,14 @@ from functools import cached_property
 from typing import Any, Literal
 
 from nearid_data.errors import NearidError
+from nearid_data.optional import import_optional
 from nearid_data.sources.base import SourceItem, SourceRecord
 from nearid_data.sources.formats import (
-    HUB_EXTRA,
     DatasetConfig,
     DatasetSource,
     cell_bytes,
     decode_record,
     image_cell_bytes,
-    optional_import,
     require_columns,
 )
 
@@ -98,7 +97,7 @@ class NearIdSource(DatasetSource):
 
     @cached_property
     def _dataset(self) -> Any:
-        datasets = optional_import("datasets", needed_for="the nearid source", install=HUB_EXTRA)
+        datasets = import_optional("datasets", needed_for="the nearid source", extra="hub")
         try:
             loaded = datasets.load_from_disk(str(self.root))
         except (FileNotFoundError, ValueError) as exc:
@@ -116,7 +115,7 @@ class NearIdSource(DatasetSource):
     @cached_property
     def _view_columns(self) -> dict[int, Any]:
         """View j -> the dataset's columns for it, with images left encoded."""
-        datasets = optional_import("datasets", needed_for="the nearid source", install=HUB_EXTRA)
+        datasets = import_optional("datasets", needed_for="the nearid source", extra="hub")
         present = self._dataset.column_names
         views = {}
         for j in range(1, MAX_VIEWS + 1):

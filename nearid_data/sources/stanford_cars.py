@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from nearid_data.errors import NearidError
+from nearid_data.optional import import_optional
 from nearid_data.sources.base import SourceItem, SourceRecord
 from nearid_data.sources.formats import (
     DatasetConfig,
@@ -39,7 +40,6 @@ from nearid_data.sources.formats import (
     decode_record,
     image_cell_bytes,
     number_views,
-    optional_import,
     parquet_splits,
     read_parquet_columns,
     require_columns,
@@ -169,10 +169,8 @@ def _mat_variable(path: Path, name: str) -> Any:
 
 
 def _loadmat(path: Path) -> dict[str, Any]:
-    scipy_io = optional_import(
-        "scipy.io",
-        needed_for="reading the Stanford Cars devkit (.mat)",
-        install="pip install scipy",
+    scipy_io = import_optional(
+        "scipy.io", needed_for="reading the Stanford Cars devkit (.mat)", extra="sources"
     )
     try:
         # squeeze_me: 1 x N struct and cell arrays come back as 1-D arrays, 1 x 1 fields as scalars.

@@ -31,9 +31,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from nearid_data.engine.catalog import committed_samples
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
 from nearid_data.errors import Rejection
-from nearid_data.export.materialise import committed_samples
 from nearid_data.sample import KEY_FIELD, Sample, meta, with_fields
 from nearid_data.seeding import rng_for
 from nearid_data.splits.assign import assign_splits

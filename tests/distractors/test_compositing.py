@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nearid_data.distractors.compositing import DistractorQA, composite, inward_alpha, measure
-from nearid_data.segment.masks import erode
+from nearid_data.vision.masks import erode
 
 
 def random_images(seed: int, shape: tuple[int, int] = (64, 80)) -> tuple[np.ndarray, np.ndarray]:

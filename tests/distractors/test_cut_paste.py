@@ -9,7 +9,7 @@ from nearid_data.distractors.base import Donor, InpaintRequest
 from nearid_data.distractors.compositing import composite, measure
 from nearid_data.distractors.cut_paste import CutPasteGenerator, placement
 from nearid_data.errors import Rejection
-from nearid_data.segment.masks import bbox, dilate
+from nearid_data.vision.masks import bbox, dilate
 
 RED, BLUE = (210, 40, 40), (40, 60, 210)
 

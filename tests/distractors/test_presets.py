@@ -5,10 +5,17 @@ from __future__ import annotations
 import pytest
 
 from nearid_data.distractors.flux_fill import FluxFillGenerator
-from nearid_data.distractors.presets import NEARID_NEGATIVE_PROMPT, PRESETS, resolve_preset
+from nearid_data.distractors.presets import (
+    NEARID_NEGATIVE_PROMPT,
+    PRESETS,
+    GeneratorSpec,
+    resolve_preset,
+)
 from nearid_data.distractors.sd_inpaint import SdInpaintGenerator
 from nearid_data.distractors.sdxl_inpaint import SdxlInpaintGenerator
+from nearid_data.distractors.stage import DistractorsConfig
 from nearid_data.errors import NearidError
+from nearid_data.strict import validated
 
 GENERATORS = {
     "sd-inpaint": SdInpaintGenerator,
@@ -59,3 +66,21 @@ def test_unknown_preset_lists_the_known_ones() -> None:
 def test_a_preset_of_another_generator_is_refused() -> None:
     with pytest.raises(NearidError, match="flux-fill-nearid"):
         resolve_preset("sdxl-inpaint", "flux-fill-nearid", {})
+
+
+def test_a_generator_spec_resolves_its_preset_once_and_dumps_as_written() -> None:
+    entry = {"name": "sdxl-inpaint", "preset": "sdxl-inpaint-nearid", "steps": 3}
+    spec = GeneratorSpec.model_validate(entry)
+    assert spec.id == "sdxl_inpaint" and spec.preset == "sdxl-inpaint-nearid"
+    assert spec.backend() == {
+        "name": "sdxl-inpaint",
+        **resolve_preset("sdxl-inpaint", "sdxl-inpaint-nearid", {"steps": 3}),
+    }
+    assert spec.model_dump(mode="json") == entry
+    assert GeneratorSpec.model_validate({"name": "cut_paste", "id": "cp"}).id == "cp"
+
+
+def test_a_bad_preset_fails_at_config_load_naming_the_entry() -> None:
+    raw = {"generators": [{"name": "cut_paste"}, {"name": "sdxl-inpaint", "preset": "nope"}]}
+    with pytest.raises(NearidError, match=r"stages\.distractors\.generators\.1: .*known: "):
+        validated(DistractorsConfig, raw, "stages.distractors.")

@@ -82,9 +82,9 @@ def test_siblings_by_embedding_pick_the_most_similar_identity(tmp_path: Path) ->
     stage = Catalog(tmp_path / "distractors")
     # Recompute the nearest sibling with the same embedder, independently of the stage.
     from nearid_data.backend import build_backend
-    from nearid_data.evaluate.embedders import EMBEDDERS
     from nearid_data.imageio import decode_mask_png, decode_png
-    from nearid_data.segment.masks import bbox
+    from nearid_data.vision.embedders import EMBEDDERS
+    from nearid_data.vision.masks import bbox
 
     upstream = Catalog(tmp_path / "segment")
     embedder = build_backend(EMBEDDERS, {"name": "colorhist"}, where="test")

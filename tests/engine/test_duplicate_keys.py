@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from nearid_data.build import build
-from nearid_data.engine.catalog import Catalog
+from nearid_data.engine.catalog import Catalog, committed_samples
 from nearid_data.engine.manifest import manifest_path, read_manifest, tar_path, write_model
 from nearid_data.engine.tario import ShardError, ShardWriter, UniqueKeys, read_samples
-from nearid_data.export.materialise import committed_samples
 from nearid_data.loaders.random_access import NearIDMapDataset
 from nearid_data.loaders.streaming import NearIDStream
 from tests.conftest import tiny_pipeline

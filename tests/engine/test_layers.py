@@ -11,10 +11,12 @@ from collections.abc import Iterator
 
 from tests.build_helpers import ROOT
 
-# Errors, the sample's fields, seeding, and the strict base model (with its did-you-mean helper).
+# Errors, optional imports, the sample's fields, seeding, and the strict base model (with its
+# did-you-mean helper).
 ENGINE_LEAVES = {
     "nearid_data",
     "nearid_data.errors",
+    "nearid_data.optional",
     "nearid_data.sample",
     "nearid_data.seeding",
     "nearid_data.strict",

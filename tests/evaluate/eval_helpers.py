@@ -8,7 +8,7 @@ import argparse
 import numpy as np
 
 from nearid_data.evaluate.command import add_arguments, run
-from nearid_data.evaluate.embedders.colorhist import ColorHistEmbedder
+from nearid_data.vision.embedders.colorhist import ColorHistEmbedder
 
 
 def run_eval(*argv: object) -> int:

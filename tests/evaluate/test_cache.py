@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from nearid_data.evaluate.cache import EmbeddingCache
-from nearid_data.evaluate.embedders.colorhist import ColorHistEmbedder
 from nearid_data.evaluate.images import ImageRef, png_ref
 from nearid_data.imageio import encode_png
+from nearid_data.vision.embedders.colorhist import ColorHistEmbedder
 
 
 def _pngs(n: int, seed: int = 0) -> list[bytes]:

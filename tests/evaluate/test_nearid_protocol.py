@@ -13,8 +13,8 @@ import pytest
 from nearid_data.build import build
 from nearid_data.engine.tario import read_samples
 from nearid_data.errors import NearidError
-from nearid_data.evaluate.embedders.colorhist import ColorHistEmbedder
 from nearid_data.imageio import decode_mask_png, decode_png
+from nearid_data.vision.embedders.colorhist import ColorHistEmbedder
 from tests.conftest import tiny_pipeline
 from tests.evaluate import reference as ref
 from tests.evaluate.eval_helpers import colorhist_vector, run_eval

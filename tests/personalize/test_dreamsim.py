@@ -12,7 +12,7 @@ import pytest
 
 from nearid_data.backend import build_backend
 from nearid_data.errors import NearidError
-from nearid_data.evaluate.embedders import EMBEDDERS
+from nearid_data.vision.embedders import EMBEDDERS
 
 
 def _fake_dreamsim(calls: list[dict[str, Any]], fail: bool = False) -> types.ModuleType:

@@ -16,11 +16,11 @@ import pytest
 from nearid_data.config import PipelineConfig
 from nearid_data.engine.tario import read_samples
 from nearid_data.errors import NearidError
-from nearid_data.evaluate.embedders.colorhist import ColorHistEmbedder
 from nearid_data.imageio import decode_png
 from nearid_data.loaders.triplets import TripletStream
 from nearid_data.personalize.similarity import distribution, similarity_scores
 from nearid_data.personalize.text2image import TextToImage
+from nearid_data.vision.embedders.colorhist import ColorHistEmbedder
 from tests.personalize.helpers import SYNTHESIZE, build, pipeline, rows
 from tests.tiny_models import offline_hub
 

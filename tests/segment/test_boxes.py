@@ -89,11 +89,20 @@ def test_unknown_policy() -> None:
 
 
 def test_backend_modules_import_without_heavy_dependencies() -> None:
-    modules = ["boxes", "inference", "gdino", "groundingdino_py", "sam", "sam_hf"]
+    modules = [
+        "segment.boxes",
+        "segment.predictions",
+        "segment.gdino",
+        "segment.groundingdino_py",
+        "segment.sam",
+        "segment.sam_hf",
+        "vision.inference",
+        "vision.embedders.transformers_base",
+    ]
     heavy = ["torch", "transformers", "segment_anything", "groundingdino"]
     code = (
         "import sys\n"
-        + "".join(f"import nearid_data.segment.{module}\n" for module in modules)
+        + "".join(f"import nearid_data.{module}\n" for module in modules)
         + f"print([name for name in {heavy!r} if name in sys.modules])"
     )
     root = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import pytest
 
 from nearid_data.segment.base import Box
 from nearid_data.segment.classical import ClassicalSegmenter, edge_agreement
-from nearid_data.segment.masks import bbox, iou
+from nearid_data.vision.masks import bbox, iou
 
 
 def scene(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -9,14 +9,8 @@ import pytest
 
 from nearid_data.errors import NearidError
 from nearid_data.segment.base import Box
-from nearid_data.segment.inference import (
-    best_mask,
-    checkpoint_file,
-    in_batches,
-    prompt_box,
-    to_boxes,
-    torch_dtype,
-)
+from nearid_data.segment.predictions import best_mask, prompt_box, to_boxes
+from nearid_data.vision.inference import checkpoint_file, in_batches, torch_dtype
 
 
 def test_in_batches_slices_and_keeps_order() -> None:
@@ -87,7 +81,7 @@ def test_finite_rejects_nan_and_infinity_but_allows_masked_minus_infinity() -> N
     import torch
 
     from nearid_data.errors import Rejection
-    from nearid_data.segment.inference import finite
+    from nearid_data.vision.inference import finite
 
     ok = torch.tensor([[0.5, -3.0]])
     masked = torch.tensor([[0.5, float("-inf")]])

@@ -103,7 +103,10 @@ def test_devkit_without_scipy_says_how_to_install_it(
     monkeypatch.setattr(stanford_cars, "_loadmat", REAL_LOADMAT)
     monkeypatch.setitem(sys.modules, "scipy", None)
     monkeypatch.setitem(sys.modules, "scipy.io", None)
-    with pytest.raises(NearidError, match="pip install scipy"):
+    with pytest.raises(
+        NearidError,
+        match=r"Stanford Cars devkit .* needs .*scipy.* pip install .nearid-data\[sources\]",
+    ):
         source_of(devkit.source).items()
 
 

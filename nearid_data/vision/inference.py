@@ -1,11 +1,10 @@
-"""What the segment stage's model backends share: common settings, dtype and batching, checkpoint
-files, and turning raw model outputs into ``Box`` lists and ``MaskPrediction`` s.
+"""What the model backends (detectors, segmenters, embedders) share: common settings, dtype and
+batching, loading a transformers model with its processor, checkpoint files, and refusing broken
+outputs.
 
-Broken outputs are refused here, not passed on as masks: ``finite`` raises a ``non_finite_output``
-rejection for NaN or infinite logits, boxes or scores (half-precision overflow), and ``best_mask``
-a ``flat_output`` one for a mask of every pixel (saturated logits). An empty mask is left to the
-stage (``empty_mask``): a subject may simply not be there. The rejections are raised from the
-backend's batch call; the stage narrows a failing batch down to its input.
+``finite`` raises a ``non_finite_output`` rejection for NaN or infinite logits, boxes or scores
+(half-precision overflow) rather than passing them on. The rejections are raised from the backend's
+batch call; the stage narrows a failing batch down to its input.
 
 Nothing here imports torch: functions that need it take it (or its tensors) from the backend, which
 imported it through ``import_optional``.
@@ -14,16 +13,16 @@ imported it through ``import_optional``.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, TypeVar
 
-import numpy as np
 from pydantic import Field
 
-from nearid_data.backend import BackendConfig
+from nearid_data.backend import BackendConfig, load_pretrained
 from nearid_data.errors import NearidError, Rejection
-from nearid_data.segment.base import Box, MaskPrediction
+from nearid_data.optional import import_optional
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -40,20 +39,43 @@ class ModelSettings(BackendConfig):
     )
 
 
-class GroundingSettings(ModelSettings):
-    box_threshold: float = Field(0.35, ge=0.0, le=1.0, description="min box score to keep it")
-    text_threshold: float = Field(0.25, ge=0.0, le=1.0, description="min token score in its label")
-
-
-class SamSettings(ModelSettings):
-    multimask: bool = Field(True, description="predict 3 masks and keep the best-rated one")
-
-
 def torch_dtype(torch: ModuleType, name: DType, device: str) -> Any:
     """The ``torch.dtype`` a setting names; ``auto`` halves precision only where it pays (CUDA)."""
     if name == "auto":
         return torch.float16 if torch.device(device).type == "cuda" else torch.float32
     return getattr(torch, name)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A transformers model in eval mode on its device, its processor, and the torch it runs on."""
+
+    torch: ModuleType
+    dtype: Any
+    processor: Any
+    model: Any
+
+
+def load_transformers_model(
+    model: str,
+    *,
+    revision: str | None,
+    dtype: DType,
+    device: str,
+    classes: Callable[[ModuleType], tuple[Any, Any]],
+) -> LoadedModel:
+    """Load ``model`` (hub id or local directory) and its processor with the (model class,
+    processor class) that ``classes`` picks from transformers, which may first check the model's
+    family; the model in ``dtype`` on ``device``."""
+    torch = import_optional("torch", extra="models")
+    transformers = import_optional("transformers", extra="models")
+    weights_dtype = torch_dtype(torch, dtype, device)
+    model_class, processor_class = classes(transformers)
+    processor = load_pretrained(processor_class.from_pretrained, model, revision=revision)
+    loaded = load_pretrained(
+        model_class.from_pretrained, model, revision=revision, dtype=weights_dtype
+    )
+    return LoadedModel(torch, weights_dtype, processor, loaded.to(device).eval())
 
 
 def in_batches(
@@ -91,38 +113,6 @@ def model_inputs(batch: Mapping[str, Any], device: str, dtype: Any) -> dict[str,
     }
 
 
-def to_boxes(
-    scores: Sequence[float],
-    xyxy: Sequence[Sequence[float]],
-    labels: Sequence[str],
-    size: tuple[int, int],
-) -> list[Box]:
-    """Detections in pixels as ``Box`` es clipped to the image (height, width), best first."""
-    height, width = size
-    boxes = [
-        Box(
-            xyxy=(
-                min(max(float(x0), 0.0), width),
-                min(max(float(y0), 0.0), height),
-                min(max(float(x1), 0.0), width),
-                min(max(float(y1), 0.0), height),
-            ),
-            score=float(score),
-            label=label.strip(),
-        )
-        for score, (x0, y0, x1, y1), label in zip(scores, xyxy, labels, strict=True)
-    ]
-    return sorted(boxes, key=lambda box: -box.score)
-
-
-def prompt_box(box: Box | None, size: tuple[int, int]) -> list[float]:
-    """SAM's box prompt in pixels (x0, y0, x1, y1): the detection, or the whole image without one."""
-    if box is None:
-        height, width = size
-        return [0.0, 0.0, float(width), float(height)]
-    return [float(v) for v in box.xyxy]
-
-
 def finite(model: str, *, masked: Sequence[str] = (), **outputs: Any) -> None:
     """Raise ``non_finite_output`` when an output tensor of ``model`` holds NaN or infinity.
 
@@ -142,17 +132,6 @@ def finite(model: str, *, masked: Sequence[str] = (), **outputs: Any) -> None:
             f"{model} {', '.join(broken)} hold NaN or infinity (numeric overflow: "
             "dtype float32 or bfloat16 avoids float16's range)",
         )
-
-
-def best_mask(masks: np.ndarray, scores: np.ndarray) -> MaskPrediction:
-    """Of SAM's candidate masks (K, H, W) the one with the highest predicted IoU (K scores)."""
-    if not np.isfinite(scores).all():
-        raise Rejection("non_finite_output", f"mask ratings {scores.tolist()} are not finite")
-    best = int(np.argmax(scores))
-    mask = np.asarray(masks[best], dtype=bool)
-    if mask.all():
-        raise Rejection("flat_output", "the mask covers every pixel of the image")
-    return MaskPrediction(mask=mask, score=float(scores[best]))
 
 
 def checkpoint_file(path: str | Path, url: str) -> Path:

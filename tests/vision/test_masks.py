@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nearid_data.segment import masks
+from nearid_data.vision import masks
 
 
 def disc(shape: tuple[int, int], centre: tuple[int, int], radius: float) -> np.ndarray:

@@ -10,8 +10,8 @@ import pytest
 
 from nearid_data.backend import build_backend
 from nearid_data.errors import NearidError
-from nearid_data.evaluate.embedders import EMBEDDERS
-from nearid_data.evaluate.embedders.base import Embedder
+from nearid_data.vision.embedders import EMBEDDERS
+from nearid_data.vision.embedders.base import Embedder
 from tests.evaluate.tiny_embedders import save_tiny
 
 # The registry name each tiny model is loaded through.

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from nearid_data.backend import import_optional
 from nearid_data.errors import NearidError
-from nearid_data.evaluate.embedders.base import Embedder, EmbedderConfig
+from nearid_data.optional import import_optional
+from nearid_data.vision.embedders.base import Embedder, EmbedderConfig
 
 
 class DreamSimEmbedder(Embedder):

@@ -6,7 +6,7 @@ spatial shapes its NaFlex variants need, and they are passed through.
 
 from __future__ import annotations
 
-from nearid_data.evaluate.embedders.transformers_base import (
+from nearid_data.vision.embedders.transformers_base import (
     TransformersEmbedder,
     TransformersEmbedderConfig,
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nearid_data.evaluate.embedders.transformers_base import (
+from nearid_data.vision.embedders.transformers_base import (
     TransformersEmbedder,
     TransformersEmbedderConfig,
 )

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from nearid_data.evaluate.embedders.base import Embedder, EmbedderConfig
+from nearid_data.vision.embedders.base import Embedder, EmbedderConfig
 
 
 class ColorHistEmbedder(Embedder):

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
 
-from nearid_data.backend import checked_model_type, import_optional, load_pretrained
-from nearid_data.evaluate.embedders.base import Embedder, EmbedderConfig
-from nearid_data.segment.inference import DType, model_inputs, torch_dtype
+from nearid_data.backend import checked_model_type
+from nearid_data.vision.embedders.base import Embedder, EmbedderConfig
+from nearid_data.vision.inference import DType, load_transformers_model, model_inputs
 
 
 class TransformersEmbedderConfig(EmbedderConfig):
@@ -33,26 +34,27 @@ class TransformersEmbedder(Embedder):
 
     def __init__(self, config: TransformersEmbedderConfig, *, device: str = "cpu") -> None:
         super().__init__(config, device=device)
-        self._torch = import_optional("torch", extra="models")
-        transformers = import_optional("transformers", extra="models")
-        self.dtype = torch_dtype(self._torch, config.dtype, device)
-        pretrained = dict(revision=config.revision)
+        loaded = load_transformers_model(
+            config.model,
+            revision=config.revision,
+            dtype=config.dtype,
+            device=device,
+            classes=self._classes,
+        )
+        self._torch, self.dtype, self.processor = loaded.torch, loaded.dtype, loaded.processor
+        self.model = loaded.model
+        self.weights_sha256 = _weights_sha256(self._torch, self.model)
+
+    def _classes(self, transformers: ModuleType) -> tuple[Any, Any]:
         checked_model_type(
             transformers,
-            config.model,
+            self.config.model,
             self.model_types,
-            revision=config.revision,
+            revision=self.config.revision,
             taker="this embedder",
         )
         # The image processor alone: CLIP/SigLIP processors would also load a tokenizer.
-        self.processor = load_pretrained(
-            transformers.AutoImageProcessor.from_pretrained, config.model, **pretrained
-        )
-        model = load_pretrained(
-            transformers.AutoModel.from_pretrained, config.model, dtype=self.dtype, **pretrained
-        )
-        self.weights_sha256 = _weights_sha256(self._torch, model)
-        self.model = model.to(self.device).eval()
+        return transformers.AutoModel, transformers.AutoImageProcessor
 
     def _embed_batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
         batch = self.processor(images=list(images), return_tensors="pt")

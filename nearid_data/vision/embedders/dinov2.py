@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from nearid_data.evaluate.embedders.transformers_base import (
+from nearid_data.vision.embedders.transformers_base import (
     TransformersEmbedder,
     TransformersEmbedderConfig,
 )
