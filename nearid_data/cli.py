@@ -243,8 +243,6 @@ def _build(args: argparse.Namespace) -> int:
         raw["executor"]["address"] = args.ray_address
         pipeline = PipelineConfig.from_dict(raw)
     out = args.out or location(pipeline.out or f"build/{pipeline.name}")
-    if isinstance(out, Path):  # a URL cannot overlap a local source folder
-        pipeline.check_out(out)
     stage = args.only or args.stage
     summaries = build(
         pipeline,

@@ -13,6 +13,7 @@ import annotated_types
 import pytest
 from pydantic import BaseModel
 
+from nearid_data.build import build
 from nearid_data.config import PipelineConfig
 from nearid_data.distractors.registry import GENERATORS
 from nearid_data.errors import NearidError
@@ -99,4 +100,8 @@ def test_out_overlapping_the_source_root_is_refused_before_writing(tmp_path: Pat
         before = sorted(tmp_path.rglob("*"))
         result = cli("build", "--pipeline", str(pipeline), "--out", str(out), check=False)
         assert result.returncode == 2 and "overlap" in result.stderr
+        assert sorted(tmp_path.rglob("*")) == before
+        # The Python API refuses it the same way.
+        with pytest.raises(NearidError, match="overlap"):
+            build(PipelineConfig.from_dict(raw), out=out)
         assert sorted(tmp_path.rglob("*")) == before
