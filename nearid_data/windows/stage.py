@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -143,7 +142,9 @@ class WindowsStage(Stage):
         )
 
     def _image_path(self, item: Item) -> str:
-        return str(Path(self.ctx.pipeline.source["root"]) / item.path)
+        # Relative to the source root: the records (and the units' fingerprints) stay the same
+        # when the dataset moves.
+        return item.path
 
     def plan(self) -> list[WorkUnit]:
         by_split: dict[str, list[dict[str, Any]]] = defaultdict(list)
