@@ -3,6 +3,8 @@
 scikit-image ships a few photographs inside its package (no download), so this is a real-photo
 input that works offline: one identity per photograph, two or three views each. The stereo
 motorcycle pair gives two genuine viewpoints; the other views are crops and mirror images.
+``metadata.jsonl`` gives each identity a category, so cut-and-paste draws its donor from the
+same kind of subject (the cat, alone in its category, has no sibling and is rejected so).
 
     pip install scikit-image
     python examples/real_photos.py my_photos
@@ -11,14 +13,23 @@ motorcycle pair gives two genuine viewpoints; the other views are crops and mirr
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-# identity -> the scikit-image loader of its photograph(s)
-PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "clock")
+# identity (the scikit-image loader of its photograph) -> its category
+CATEGORIES = {
+    "astronaut": "person",
+    "camera": "person",
+    "chelsea": "animal",
+    "coffee": "object",
+    "clock": "object",
+    "rocket": "vehicle",
+    "motorcycle": "vehicle",
+}
 LONG_SIDE = 256
 
 
@@ -41,9 +52,10 @@ def views_of(name: str) -> list[np.ndarray]:
 
 
 def write_photo_folder(root: Path, long_side: int = LONG_SIDE) -> list[Path]:
-    """``root/<identity>/view-<n>.png`` for every photograph; returns the files written."""
+    """``root/<identity>/view-<n>.png`` for every photograph and ``root/metadata.jsonl`` with
+    their categories; returns the images written."""
     written = []
-    for name in (*PHOTOS, "motorcycle"):
+    for name in CATEGORIES:
         for number, pixels in enumerate(views_of(name)):
             image = Image.fromarray(np.ascontiguousarray(pixels))
             image.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)
@@ -51,6 +63,8 @@ def write_photo_folder(root: Path, long_side: int = LONG_SIDE) -> list[Path]:
             path.parent.mkdir(parents=True, exist_ok=True)
             image.save(path)
             written.append(path)
+    lines = [json.dumps({"identity": name, "category": c}) for name, c in CATEGORIES.items()]
+    (root / "metadata.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return written
 
 
