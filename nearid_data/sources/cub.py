@@ -69,19 +69,22 @@ class CubTables:
     classes: dict[int, str]  # class id -> name
 
 
-def read_cub(root: Path) -> CubTables:
-    """The five annotation files, checked against each other."""
-    paths = _by_id(root / "images.txt", 2, lambda fields, where: fields[0])
+def read_cub(annotation: Callable[[str], Path]) -> CubTables:
+    """The five annotation files (``annotation`` gives each file's path), checked against each
+    other."""
+    paths = _by_id(annotation("images.txt"), 2, lambda fields, where: fields[0])
     labels = _by_id(
-        root / "image_class_labels.txt", 2, lambda f, where: parse_number(f[0], int, where)
+        annotation("image_class_labels.txt"), 2, lambda f, where: parse_number(f[0], int, where)
     )
     is_train = _by_id(
-        root / "train_test_split.txt", 2, lambda f, where: parse_number(f[0], int, where) == 1
+        annotation("train_test_split.txt"), 2, lambda f, where: parse_number(f[0], int, where) == 1
     )
     boxes = _by_id(
-        root / "bounding_boxes.txt", 5, lambda f, where: [parse_number(v, float, where) for v in f]
+        annotation("bounding_boxes.txt"),
+        5,
+        lambda f, where: [parse_number(v, float, where) for v in f],
     )
-    classes = _by_id(root / "classes.txt", 2, lambda fields, where: fields[0])
+    classes = _by_id(annotation("classes.txt"), 2, lambda fields, where: fields[0])
     for name, table in (
         ("image_class_labels.txt", labels),
         ("train_test_split.txt", is_train),
@@ -90,13 +93,13 @@ def read_cub(root: Path) -> CubTables:
         if table.keys() != paths.keys():
             odd = sorted(table.keys() ^ paths.keys())
             raise NearidError(
-                f"{root}: image ids in {name} differ from images.txt "
+                f"{annotation(name)}: image ids differ from images.txt "
                 f"({len(odd)} ids, first: {odd[:5]})"
             )
     unknown = sorted({c for c in labels.values() if c not in classes})
     if unknown:
         raise NearidError(
-            f"{root / 'image_class_labels.txt'}: class ids {unknown[:5]} not in classes.txt"
+            f"{annotation('image_class_labels.txt')}: class ids {unknown[:5]} not in classes.txt"
         )
     return CubTables(paths, labels, is_train, boxes, classes)
 
@@ -119,9 +122,10 @@ class CubSource(DatasetSource):
     label = "cub"
 
     def list_items(self) -> list[SourceItem]:
-        tables = read_cub(self.root)
+        tables = read_cub(self.annotation)
         category_of = self._categories(tables.classes)
         wanted_split = {"train": True, "test": False}.get(self.config.split)
+        # A separate archive the config names: where it lies is the user's choice, not the root's.
         segmentations = Path(self.config.segmentations) if self.config.segmentations else None
         entries = []
         for image_id in sorted(tables.paths):

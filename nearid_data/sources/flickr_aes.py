@@ -50,7 +50,7 @@ class FlickrAesSource(HistorySource):
     def read_histories(self) -> Histories:
         notes: list[str] = []
         unused: list[UnusedRow] = []
-        path = self.root / RATINGS
+        path = self.annotation(RATINGS)
         header, rows = read_csv(path)
         header = [name.strip() for name in header]
         require_columns(path, header, ["worker", "imagePair", "score"])
@@ -75,7 +75,7 @@ class FlickrAesSource(HistorySource):
             rated.add((worker, item_id))
             files[item_id] = file_name
             sequences.setdefault(worker, []).append(Interaction(item_id, score))
-        mean_scores = _image_scores(self.root / IMAGE_SCORES, notes)
+        mean_scores = _image_scores(self.annotation(IMAGE_SCORES), notes)
         captions = text_table(
             self.extras_file(CAPTIONS, notes, "captions are empty"),
             ("image", "imagePair", "item_id"),

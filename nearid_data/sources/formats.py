@@ -12,8 +12,10 @@ Conventions every adapter follows:
   into the sample's ``json`` under ``source``.
 - A listed image that is not on disk is rejected as ``missing_file``; a missing mask is not an
   error (the segment stage makes one).
-- Files are read through :meth:`DatasetSource.read_file`: only regular files inside the root,
-  and no symbolic link that leads out of it unless ``follow_symlinks`` is set.
+- Files are read through :meth:`DatasetSource.read_file` (images, masks) and
+  :meth:`DatasetSource.annotation` (annotation files): only regular files inside the root, and no
+  symbolic link that leads out of it unless ``follow_symlinks`` is set. Paths a config gives
+  outside the root on purpose (``info:``, ``segmentations:``, ``extras:``) are the user's choice.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ import stat
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import cached_property
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import cv2
 import numpy as np
@@ -97,6 +99,12 @@ class DatasetSource(Source):
             follow_symlinks=self.config.follow_symlinks,
         )
 
+    def annotation(self, *parts: str) -> Path:
+        """The annotation file ``root/parts...``, checked as :func:`annotation_path` does."""
+        return annotation_path(
+            self.root, PurePosixPath(*parts), follow_symlinks=self.config.follow_symlinks
+        )
+
 
 def number_views(entries: Iterable[tuple[str, str, dict[str, Any]]]) -> list[SourceItem]:
     """Items from (identity, category, ref) in order; views count up per identity."""
@@ -109,6 +117,28 @@ def number_views(entries: Iterable[tuple[str, str, dict[str, Any]]]) -> list[Sou
 
 
 # --- annotation files --------------------------------------------------------------------------
+
+
+@overload
+def annotation_path(root: Path, path: str | PurePath, *, follow_symlinks: bool) -> Path: ...
+@overload
+def annotation_path(
+    root: ObjectPath, path: str | PurePath, *, follow_symlinks: bool
+) -> ObjectPath: ...
+def annotation_path(root: Location, path: str | PurePath, *, follow_symlinks: bool) -> Location:
+    """``root/path`` after the rules of :func:`inside_root`, and not something other than a
+    regular file; a breach is a ``NearidError`` naming the file. A file that is not there is
+    returned as is: whether that is an error is the caller's (some annotation files are
+    optional)."""
+    try:
+        full = inside_root(root, path, follow_symlinks=follow_symlinks)
+        if full.exists() and not full.is_file():
+            raise NearidError(f"annotation file {full} is not a regular file")
+    except Rejection as exc:
+        raise NearidError(f"annotation file {exc.detail}") from None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop on older Pythons
+        raise NearidError(f"cannot read annotation file {root / str(path)}: {exc}") from None
+    return full
 
 
 def require_file(path: Path) -> Path:
@@ -185,46 +215,57 @@ def require_columns(where: Path, present: Iterable[str], required: Iterable[str]
 # --- images and masks --------------------------------------------------------------------------
 
 
-def read_inside(root: Location, path: str | PurePath, *, follow_symlinks: bool) -> bytes:
-    """The bytes of the regular file ``root/path``. A path that leaves ``root`` by ``..`` is
-    always refused; one that leaves it through a symbolic link only without ``follow_symlinks``.
-    Everything else that is not a readable regular file is a rejection naming the path."""
+@overload
+def inside_root(root: Path, path: str | PurePath, *, follow_symlinks: bool) -> Path: ...
+@overload
+def inside_root(root: ObjectPath, path: str | PurePath, *, follow_symlinks: bool) -> ObjectPath: ...
+def inside_root(root: Location, path: str | PurePath, *, follow_symlinks: bool) -> Location:
+    """``root/path``, refused (``Rejection("outside_root")``) when it leaves ``root`` by ``..``
+    (always) or through a symbolic link (unless ``follow_symlinks``). Object storage has no links,
+    so there only ``..`` can leave the root. A path that does not exist is returned as is."""
     if isinstance(root, ObjectPath):
-        return _read_object_inside(root, PurePath(path))
+        pure = PurePath(path)
+        if pure.is_absolute() or ".." in pure.parts:
+            raise Rejection("outside_root", f"{path} points outside the source root {root}")
+        return root / pure.as_posix()
     full = root / path
     if not _is_inside(os.path.normpath(full), os.path.normpath(root)):
-        raise Rejection("outside_root", f"{path} points outside the source root")
-    try:
-        if not follow_symlinks:
+        raise Rejection("outside_root", f"{path} points outside the source root {root}")
+    if not follow_symlinks:
+        try:
             resolved = full.resolve(strict=True)
-            if not _is_inside(str(resolved), str(root.resolve())):
-                raise Rejection(
-                    "outside_root",
-                    f"{path} is a link to {resolved}, outside the source root "
-                    "(set source.follow_symlinks: true to read it)",
-                )
+        except FileNotFoundError:
+            return full
+        if not _is_inside(str(resolved), str(root.resolve())):
+            raise Rejection(
+                "outside_root",
+                f"{path} is a link to {resolved}, outside the source root {root} "
+                "(set source.follow_symlinks: true to read it)",
+            )
+    return full
+
+
+def read_inside(root: Location, path: str | PurePath, *, follow_symlinks: bool) -> bytes:
+    """The bytes of the regular file ``root/path`` (:func:`inside_root` says which paths may be
+    read). Everything else that is not a readable regular file is a rejection naming the path."""
+    try:
+        full = inside_root(root, path, follow_symlinks=follow_symlinks)
+        if isinstance(full, ObjectPath):
+            return _read_object(full, path)
         if not stat.S_ISREG(full.stat().st_mode):
             raise Rejection("not_a_regular_file", str(path))
         return full.read_bytes()
     except FileNotFoundError:
-        raise Rejection("missing_file", str(full)) from None
+        raise Rejection("missing_file", str(root / str(path))) from None
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop on older Pythons
         raise Rejection("unreadable_file", str(exc)) from None
 
 
-def _read_object_inside(root: ObjectPath, path: PurePath) -> bytes:
-    """``read_inside`` on object storage: no links there, so only ``..`` can leave the root."""
-    if path.is_absolute() or ".." in path.parts:
-        raise Rejection("outside_root", f"{path} points outside the source root")
-    full = root / path.as_posix()
+def _read_object(full: ObjectPath, path: str | PurePath) -> bytes:
     try:
         return full.read_bytes()
-    except FileNotFoundError:
-        raise Rejection("missing_file", str(full)) from None
     except IsADirectoryError:
         raise Rejection("not_a_regular_file", str(path)) from None
-    except OSError as exc:
-        raise Rejection("unreadable_file", str(exc)) from None
 
 
 def _is_inside(path: str, root: str) -> bool:
@@ -291,15 +332,12 @@ def _clip_box(box: Box, width: int, height: int) -> tuple[int, int, int, int] | 
 
 def parquet_splits(root: Path, *, follow_symlinks: bool) -> dict[str, list[Path]]:
     """Split name -> its parquet files under ``root``, from Hub file names such as
-    ``data/train-00000-of-00002.parquet`` or ``test_dense.parquet``. A file that is a link out
-    of ``root`` is an error unless ``follow_symlinks``."""
+    ``data/train-00000-of-00002.parquet`` or ``test_dense.parquet``. Each is checked as an
+    annotation file (:func:`annotation_path`): a link out of ``root`` is an error unless
+    ``follow_symlinks``."""
     splits: dict[str, list[Path]] = {}
-    for path in sorted(root.rglob("*.parquet")):
-        if not follow_symlinks and not _is_inside(str(path.resolve()), str(root.resolve())):
-            raise NearidError(
-                f"{path} is a link to {path.resolve()}, outside the source root "
-                "(set source.follow_symlinks: true to read it)"
-            )
+    for found in sorted(root.rglob("*.parquet")):
+        path = annotation_path(root, found.relative_to(root), follow_symlinks=follow_symlinks)
         splits.setdefault(path.name.removesuffix(".parquet").split("-")[0], []).append(path)
     return splits
 

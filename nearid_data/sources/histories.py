@@ -104,8 +104,8 @@ class HistorySource(DatasetSource):
 
     def extras_file(self, name: str, notes: list[str], missing: str) -> Path | None:
         """The benchmark file ``name`` (in ``extras`` or the root), or None with ``missing`` noted."""
-        folder = Path(self.config.extras) if self.config.extras else self.root
-        path = folder / name
+        # An ``extras`` folder the config names may lie anywhere: that is the user's choice.
+        path = Path(self.config.extras, name) if self.config.extras else self.annotation(name)
         if path.is_file():
             return path
         notes.append(f"no {path}: {missing}")

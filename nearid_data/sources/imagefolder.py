@@ -36,7 +36,7 @@ from nearid_data.engine.storage import Location, ObjectPath
 from nearid_data.errors import NearidError, Rejection
 from nearid_data.imageio import decode_image, decode_mask
 from nearid_data.sources.base import SourceItem, SourceRecord
-from nearid_data.sources.formats import DatasetConfig, DatasetSource
+from nearid_data.sources.formats import DatasetConfig, DatasetSource, annotation_path
 
 log = logging.getLogger("nearid_data")
 
@@ -229,7 +229,11 @@ class ImageFolderSource(DatasetSource):
 
     def _metadata(self) -> dict[str, dict[str, Any]]:
         if not hasattr(self, "_metadata_cache"):
-            self._metadata_cache = read_metadata(self.location / METADATA_NAME)
+            self._metadata_cache = read_metadata(
+                annotation_path(
+                    self.location, METADATA_NAME, follow_symlinks=self.config.follow_symlinks
+                )
+            )
         return self._metadata_cache
 
 

@@ -95,7 +95,8 @@ class PodsSource(DatasetSource):
 
     @cached_property
     def _info(self) -> dict[str, dict[str, str]] | None:
-        path = Path(self.config.info) if self.config.info else self.root / "pods_info.json"
+        # An ``info:`` file the config names may lie anywhere: that is the user's choice.
+        path = Path(self.config.info) if self.config.info else self.annotation("pods_info.json")
         if self.config.info is None and not path.is_file():
             return None
         info = read_json(path)
@@ -120,7 +121,7 @@ class PodsSource(DatasetSource):
         return info | ({"class_index": int(index)} if index is not None else {})
 
     def _folder_entries(self) -> list[tuple[str, dict[str, Any]]]:
-        tags = test_tags(self.root / ANNOTATIONS)
+        tags = test_tags(self.annotation(ANNOTATIONS))
         entries = []
         for split in self.config.splits:
             folder = self.root / split

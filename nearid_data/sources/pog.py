@@ -54,12 +54,13 @@ class PogSource(HistorySource):
         notes: list[str] = []
         unused: list[UnusedRow] = []
         items_where: dict[str, str] = {}
-        for where, fields in _lines(self.root / ITEMS, 4, split_last=False):
+        items_file = self.annotation(ITEMS)
+        for where, fields in _lines(items_file, 4, split_last=False):
             if items_where.setdefault(fields[0], where) != where:
                 unused.append(UnusedRow(where, "duplicate_item", fields[0]))
         outfits = self._outfits(notes)
         sequences: dict[str, list[Interaction]] = {}
-        for where, (user, clicked, outfit) in _lines(self.root / USERS, 3, split_last=True):
+        for where, (user, clicked, outfit) in _lines(self.annotation(USERS), 3, split_last=True):
             if outfits is not None and outfit not in outfits:
                 unused.append(UnusedRow(where, "unknown_outfit", outfit))
             sequence = sequences.setdefault(user, [])
@@ -73,7 +74,7 @@ class PogSource(HistorySource):
         if not_used:
             # POG lists millions of items and the benchmark samples few: one row says how many.
             unused.append(
-                UnusedRow(str(self.root / ITEMS), "item_not_in_any_history", f"{not_used} items")
+                UnusedRow(str(items_file), "item_not_in_any_history", f"{not_used} items")
             )
         captions = text_table(
             self.extras_file(CAPTIONS, notes, "captions are empty"), ("item_id", "item"), "caption"
@@ -92,7 +93,7 @@ class PogSource(HistorySource):
         return Histories("POG", items, dict(sorted(sequences.items())), styles, unused, notes)
 
     def _outfits(self, notes: list[str]) -> set[str] | None:
-        path = self.root / OUTFITS
+        path = self.annotation(OUTFITS)
         if not path.is_file():
             notes.append(f"no {path}: outfit ids are not checked")
             return None

@@ -54,7 +54,7 @@ class Ser30kSource(HistorySource):
         unused: list[UnusedRow] = []
         stickers: list[tuple[str, str, str]] = []  # (where, topic, path under Images/)
         seen: set[str] = set()
-        split_paths = [self.root / ANNOTATIONS / f"{s}.json" for s in SPLIT_FILES]
+        split_paths = [self.annotation(ANNOTATIONS, f"{s}.json") for s in SPLIT_FILES]
         if not any(p.is_file() for p in split_paths):
             raise NearidError(
                 f"{self.root / ANNOTATIONS}: no annotation file ({', '.join(p.name for p in split_paths)})"
@@ -89,7 +89,7 @@ class Ser30kSource(HistorySource):
         self, images: set[str], unused: list[UnusedRow], notes: list[str]
     ) -> dict[str, str]:
         """image path -> item id from ``id_map.csv`` (absent: ids are the paths)."""
-        path = self.root / ID_MAP
+        path = self.annotation(ID_MAP)
         if not path.is_file():
             notes.append(f"no {path}: item ids are <topic>/<file stem>")
             return {}

@@ -98,17 +98,17 @@ class StanfordCarsSource(DatasetSource):
 
     @cached_property
     def _class_names(self) -> list[str]:
-        meta = self.root / "devkit" / "cars_meta.mat"
+        meta = self.annotation("devkit", "cars_meta.mat")
         return [str(_scalar(v, meta)) for v in np.atleast_1d(_mat_variable(meta, "class_names"))]
 
     def _devkit_entries(self, split: str) -> list[tuple[str, dict[str, Any]]]:
         names = self._class_names
         if split == "train":
-            annotations = self.root / "devkit" / "cars_train_annos.mat"
+            annotations = self.annotation("devkit", "cars_train_annos.mat")
         else:
             candidates = [
-                self.root / "cars_test_annos_withlabels.mat",
-                self.root / "devkit" / "cars_test_annos_withlabels.mat",
+                self.annotation("cars_test_annos_withlabels.mat"),
+                self.annotation("devkit", "cars_test_annos_withlabels.mat"),
             ]
             annotations = next((p for p in candidates if p.is_file()), candidates[0])
         records = np.atleast_1d(_mat_variable(annotations, "annotations"))

@@ -88,10 +88,10 @@ class SyncdSource(DatasetSource):
 
     def _entries(self) -> list[dict[str, Any]]:
         if self.config.metadata is not None:
-            paths = [self.root / name for name in self.config.metadata]
+            paths = [self.annotation(name) for name in self.config.metadata]
         else:
             found = sorted(self.root.glob("*.json"))
-            paths = [path for path in found if METADATA_NAME.match(path.name)]
+            paths = [self.annotation(path.name) for path in found if METADATA_NAME.match(path.name)]
             if not paths:
                 listed = ", ".join(path.name for path in found) or "none"
                 raise NearidError(

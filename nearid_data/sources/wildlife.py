@@ -52,7 +52,7 @@ class WildlifeSource(DatasetSource):
     label = "wildlife"
 
     def list_items(self) -> list[SourceItem]:
-        path = self.root / self.config.metadata
+        path = self.annotation(self.config.metadata)
         header, rows = read_csv(path)
         id_column = "id" if "id" in header and "image_id" not in header else "image_id"
         require_columns(path, header, ["identity", "path", id_column])
