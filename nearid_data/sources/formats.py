@@ -135,7 +135,7 @@ def annotation_path(root: Location, path: str | PurePath, *, follow_symlinks: bo
         if full.exists() and not full.is_file():
             raise NearidError(f"annotation file {full} is not a regular file")
     except Rejection as exc:
-        raise NearidError(f"annotation file {exc.detail}") from None
+        raise NearidError(f"annotation file in {root}: {exc.detail}") from None
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop on older Pythons
         raise NearidError(f"cannot read annotation file {root / str(path)}: {exc}") from None
     return full
@@ -212,7 +212,7 @@ def require_columns(where: Path, present: Iterable[str], required: Iterable[str]
         )
 
 
-# --- images and masks --------------------------------------------------------------------------
+# --- inside the root ----------------------------------------------------------------------------
 
 
 @overload
@@ -226,11 +226,11 @@ def inside_root(root: Location, path: str | PurePath, *, follow_symlinks: bool) 
     if isinstance(root, ObjectPath):
         pure = PurePath(path)
         if pure.is_absolute() or ".." in pure.parts:
-            raise Rejection("outside_root", f"{path} points outside the source root {root}")
+            raise Rejection("outside_root", f"{path} points outside the source root")
         return root / pure.as_posix()
     full = root / path
     if not _is_inside(os.path.normpath(full), os.path.normpath(root)):
-        raise Rejection("outside_root", f"{path} points outside the source root {root}")
+        raise Rejection("outside_root", f"{path} points outside the source root")
     if not follow_symlinks:
         try:
             resolved = full.resolve(strict=True)
@@ -239,10 +239,13 @@ def inside_root(root: Location, path: str | PurePath, *, follow_symlinks: bool) 
         if not _is_inside(str(resolved), str(root.resolve())):
             raise Rejection(
                 "outside_root",
-                f"{path} is a link to {resolved}, outside the source root {root} "
+                f"{path} is a link to {resolved}, outside the source root "
                 "(set source.follow_symlinks: true to read it)",
             )
     return full
+
+
+# --- images and masks --------------------------------------------------------------------------
 
 
 def read_inside(root: Location, path: str | PurePath, *, follow_symlinks: bool) -> bytes:
