@@ -181,8 +181,9 @@ def test_syncd_source_fills_objaverse_ids_and_view_prompts(tmp_path: Path) -> No
         "splits": {"fractions": {"train": 0.5, "val": 0.25, "test": 0.25}},
         "export-nearid": {},
     }
-    build(tiny_pipeline(source=written.source, stages=stages), out=tmp_path)
-    positives = _load(tmp_path, "NearID")
+    out = tmp_path / "build"  # beside the source, not around it
+    build(tiny_pipeline(source=written.source, stages=stages), out=out)
+    positives = _load(out, "NearID")
     metadata = json.loads((written.root / "metadata.json").read_text())
     rigid = {entry["objaverse_id"]: entry for entry in metadata if entry["objaverse_id"]}
     assert positives["objaverse_id"] == sorted(rigid)

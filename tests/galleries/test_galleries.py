@@ -93,8 +93,9 @@ def test_near_duplicates_dropped_and_every_input_accounted_for(
         "min_images": 9,
         "selection": "first",
     }
-    build(_pipeline({"name": "imagefolder", "root": str(folder)}, galleries), out=tmp_path)
-    rows = {row.key: row for row in _rows(tmp_path / "galleries")}
+    out = tmp_path / "build"  # beside the source, not around it
+    build(_pipeline({"name": "imagefolder", "root": str(folder)}, galleries), out=out)
+    rows = {row.key: row for row in _rows(out / "galleries")}
     assert len(rows) == 10 + 10 + 3 + 3
     dropped = rows["alpha_v000"]
     assert dropped.reason == "near_duplicate" and "alpha_v004" in (dropped.detail or "")
@@ -107,7 +108,7 @@ def test_near_duplicates_dropped_and_every_input_accounted_for(
     ]
     assert {rows[f"tiny_v00{v}"].reason for v in range(3)} == {"too_few_images"}
     assert {rows[f"loner_v00{v}"].detail for v in range(3)} == {"loner is in no group"}
-    summary = read_summary(tmp_path / "galleries")
+    summary = read_summary(out / "galleries")
     assert summary is not None
     assert summary.models["near_duplicates"]["removed"] == 1
     assert summary.models["near_duplicates"]["by_group"] == {"birds": 1}
