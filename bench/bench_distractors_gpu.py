@@ -83,14 +83,15 @@ def _vae(**extra: Any) -> Any:
     )  # fmt: skip
 
 
-def sd15_inpaint(vae_upcast: bool) -> Any:
-    """stable-diffusion-inpainting: 9-channel SD1.5 UNet, SD VAE, CLIP ViT-L/14 text encoder."""
-    from diffusers import PNDMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
+def sd15_parts(in_channels: int, vae_upcast: bool = True) -> dict[str, Any]:
+    """SD1.5 at real size (UNet, SD VAE, CLIP ViT-L/14 text encoder): ``in_channels`` 9 for
+    stable-diffusion-inpainting, 4 for stable-diffusion-v1-5."""
+    from diffusers import PNDMScheduler, UNet2DConditionModel
 
     from tests.tiny_pipelines import clip_tokenizer
 
-    return StableDiffusionInpaintPipeline(
-        unet=UNet2DConditionModel(sample_size=64, in_channels=9, cross_attention_dim=768),
+    return dict(
+        unet=UNet2DConditionModel(sample_size=64, in_channels=in_channels, cross_attention_dim=768),
         vae=_vae(sample_size=512, force_upcast=vae_upcast),
         text_encoder=_clip(768, 12, 12, "quick_gelu"),
         tokenizer=clip_tokenizer(),
@@ -104,25 +105,22 @@ def sd15_inpaint(vae_upcast: bool) -> Any:
     )  # fmt: skip
 
 
-def sdxl_inpaint(vae_upcast: bool) -> Any:
-    """stable-diffusion-xl-1.0-inpainting-0.1: 9-channel SDXL UNet, CLIP-L + OpenCLIP bigG."""
-    from diffusers import (
-        EulerDiscreteScheduler,
-        StableDiffusionXLInpaintPipeline,
-        UNet2DConditionModel,
-    )
+def sdxl_parts(in_channels: int, vae_upcast: bool = True) -> dict[str, Any]:
+    """SDXL at real size (UNet, CLIP-L + OpenCLIP bigG): ``in_channels`` 9 for
+    stable-diffusion-xl-1.0-inpainting-0.1, 4 for stable-diffusion-xl-base-1.0."""
+    from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
 
     from tests.tiny_pipelines import clip_tokenizer
 
     unet = UNet2DConditionModel(
-        sample_size=128, in_channels=9, block_out_channels=(320, 640, 1280),
+        sample_size=128, in_channels=in_channels, block_out_channels=(320, 640, 1280),
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
         transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20),
         cross_attention_dim=2048, use_linear_projection=True, addition_embed_type="text_time",
         addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816,
     )  # fmt: skip
-    return StableDiffusionXLInpaintPipeline(
+    return dict(
         unet=unet,
         vae=_vae(sample_size=1024, scaling_factor=0.13025, force_upcast=vae_upcast),
         text_encoder=_clip(768, 12, 12, "quick_gelu"),
@@ -133,8 +131,21 @@ def sdxl_inpaint(vae_upcast: bool) -> Any:
             beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
             steps_offset=1, timestep_spacing="leading",
         ),
-        requires_aesthetics_score=False,
     )  # fmt: skip
+
+
+def sd15_inpaint(vae_upcast: bool) -> Any:
+    from diffusers import StableDiffusionInpaintPipeline
+
+    return StableDiffusionInpaintPipeline(**sd15_parts(9, vae_upcast))
+
+
+def sdxl_inpaint(vae_upcast: bool) -> Any:
+    from diffusers import StableDiffusionXLInpaintPipeline
+
+    return StableDiffusionXLInpaintPipeline(
+        **sdxl_parts(9, vae_upcast), requires_aesthetics_score=False
+    )
 
 
 def save_pipeline(key: str, directory: Path, *, smoke: bool, vae_upcast: bool) -> Path:

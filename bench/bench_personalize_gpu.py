@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_distractors_gpu import _clip, _vae  # noqa: E402
+from bench_distractors_gpu import sd15_parts, sdxl_parts  # noqa: E402
 from gpu_harness import emit, pick_device, quiet_libraries  # noqa: E402
 
 from nearid_data.personalize.dreambooth import Example, Recipe, train_dreambooth  # noqa: E402
@@ -53,52 +53,17 @@ CASES = {"sd": Case("sd15", 512, 8), "sdxl": Case("sdxl", 1024, 4)}
 
 
 def sd15() -> Any:
-    """stable-diffusion-v1-5: SD1.5 UNet, SD VAE, CLIP ViT-L/14 text encoder."""
-    from diffusers import PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    """stable-diffusion-v1-5 at real size."""
+    from diffusers import StableDiffusionPipeline
 
-    from tests.tiny_pipelines import clip_tokenizer
-
-    return StableDiffusionPipeline(
-        unet=UNet2DConditionModel(sample_size=64, in_channels=4, cross_attention_dim=768),
-        vae=_vae(sample_size=512),
-        text_encoder=_clip(768, 12, 12, "quick_gelu"),
-        tokenizer=clip_tokenizer(),
-        scheduler=PNDMScheduler(
-            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-            skip_prk_steps=True, steps_offset=1,
-        ),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )  # fmt: skip
+    return StableDiffusionPipeline(**sd15_parts(4))
 
 
 def sdxl() -> Any:
-    """stable-diffusion-xl-base-1.0: SDXL UNet, CLIP-L + OpenCLIP bigG."""
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    """stable-diffusion-xl-base-1.0 at real size."""
+    from diffusers import StableDiffusionXLPipeline
 
-    from tests.tiny_pipelines import clip_tokenizer
-
-    unet = UNet2DConditionModel(
-        sample_size=128, in_channels=4, block_out_channels=(320, 640, 1280),
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20),
-        cross_attention_dim=2048, use_linear_projection=True, addition_embed_type="text_time",
-        addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816,
-    )  # fmt: skip
-    return StableDiffusionXLPipeline(
-        unet=unet,
-        vae=_vae(sample_size=1024, scaling_factor=0.13025),
-        text_encoder=_clip(768, 12, 12, "quick_gelu"),
-        tokenizer=clip_tokenizer(),
-        text_encoder_2=_clip(1280, 32, 20, "gelu", projection=True),
-        tokenizer_2=clip_tokenizer(),
-        scheduler=EulerDiscreteScheduler(
-            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-            steps_offset=1, timestep_spacing="leading",
-        ),
-    )  # fmt: skip
+    return StableDiffusionXLPipeline(**sdxl_parts(4))
 
 
 def save_pipeline(key: str, directory: Path, smoke: bool) -> Path:
