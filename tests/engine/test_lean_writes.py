@@ -127,3 +127,18 @@ def test_verify_and_readers_catch_a_missing_joined_key(tmp_path: Path) -> None:
     assert not any(p.startswith("ingest/") for p in problems)  # ingest itself is consistent
     with pytest.raises(ShardError, match=f"{row.key}.*from stage 'ingest'"):
         Catalog(tmp_path / "segment").fetch(row)
+
+
+def test_a_change_in_the_first_stage_rebuilds_every_later_one(tmp_path: Path) -> None:
+    """Samples of splits inherit their images from ingest: a change there must change every
+    later fingerprint (no unit skipped), and the rebuilt joins verify."""
+    build(tiny_pipeline(), out=tmp_path)
+    before = {s: read_summary(tmp_path / s) for s in CHAIN}
+    raw = tiny_pipeline().model_dump(mode="json")
+    raw["stages"]["ingest"]["shard_size"] = 5
+    build(type(tiny_pipeline()).from_dict(raw), out=tmp_path)
+    for stage in CHAIN:
+        old, new = before[stage], read_summary(tmp_path / stage)
+        assert old is not None and new is not None and old.fingerprint != new.fingerprint, stage
+        assert new.units_skipped == 0, stage
+    assert verify(tmp_path).problems == []
