@@ -171,7 +171,7 @@ def _execute(task: StageTask, unit: WorkUnit, ran_on: str) -> ShardManifest:
 
 def _inherited(upstream: Catalog, key: str, hashes: dict[str, str]) -> dict[str, str]:
     """Fields of a kept sample that its upstream passed on with the same bytes: name -> the stage
-    whose shard holds them. ``json`` is always written: the manifest rows are read from it."""
+    whose shard holds them. ``json`` is always written: it carries the metadata stages extend."""
     row = upstream.by_key.get(key)
     if row is None:
         return {}

@@ -29,11 +29,13 @@ QA_FIGURES = ("inside_changed_fraction", "inside_mean_abs_diff", "seam_gradient"
 
 @dataclass(frozen=True)
 class SampleRef:
-    """A committed sample: its shard and key; the shard's sha256 keys its cached thumbnails."""
+    """A committed sample: its shard and key; the shard's sha256 keys its cached thumbnails.
+    Read through the catalog of ``stage_dir``, which joins the fields other stages hold."""
 
     tar: Path
     sha256: str
     key: str
+    stage_dir: Path
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,10 @@ class _Stage:
 
     def kept(self) -> list[tuple[SampleRow, SampleRef]]:
         return [
-            (row, SampleRef(self.directory / manifest.tar, manifest.sha256, row.key))
+            (
+                row,
+                SampleRef(self.directory / manifest.tar, manifest.sha256, row.key, self.directory),
+            )
             for manifest in self.manifests
             if manifest.tar
             for row in manifest.rows
