@@ -1,7 +1,7 @@
 """Thumbnails for the report: JPEG bytes of a sample's images, drawn once and cached on disk.
 
-The cache (``<build>/.report-cache/``) is keyed by shard sha256, sample key, kind and size: a
-rebuilt shard has a new sha256, so its thumbnails are redrawn, and a re-run reads the rest.
+The cache (``<build>/.report-cache/``) is keyed by the sample's content (``SampleRef.sha256``),
+key, kind and size: a sample whose fields changed is redrawn, and a re-run reads the rest.
 """
 
 from __future__ import annotations
