@@ -2,7 +2,8 @@
 
 Finds missing, truncated and altered shards, samples whose fields do not match their recorded
 hashes, counts that disagree, duplicate keys, malformed manifests and summaries, stage folders
-whose summary is missing, and, in an export, samples whose fields differ from the rest. Every
+whose summary is missing, samples whose inherited fields the stage named as holding them does not
+hold (a broken join), and, in an export, samples whose fields differ from the rest. Every
 problem is reported with its file; nothing stops the check early. Shards are streamed through the
 same reading rules as every other reader, one sample at a time, so memory stays bounded by the
 largest sample, not the largest shard.
@@ -18,6 +19,7 @@ from typing import Any, overload
 from nearid_data.engine.manifest import (
     MANIFEST_SUFFIX,
     SUMMARY_NAME,
+    SampleRow,
     ShardEntry,
     StageSummary,
     manifest_path,
@@ -92,6 +94,7 @@ def verify(directory: Location) -> VerifyReport:
     problems: list[Problem] = []
     shards = samples = 0
     dirs = stage_dirs(directory)
+    holders: dict[str, dict[str, SampleRow] | None] = {}
     for stage_dir in dirs:
         where = f"{stage_dir.name}/{SUMMARY_NAME}"
         try:
@@ -106,10 +109,12 @@ def verify(directory: Location) -> VerifyReport:
             continue
         field_sets: set[tuple[str, ...]] = set()
         keys = UniqueKeys()
+        kept: list[tuple[str, SampleRow]] = []
         for entry in summary.shards:
             shards += 1
-            checker = _ShardCheck(stage_dir, summary, entry, problems, keys)
+            checker = _ShardCheck(stage_dir, summary, entry, problems, keys, kept)
             samples += checker.run(field_sets if summary.stage == "export" else None)
+        _check_joins(stage_dir, kept, holders, problems)
         if len(field_sets) > 1:
             problems.append(
                 Problem(stage_dir.name, f"samples have differing field sets: {sorted(field_sets)}")
@@ -119,6 +124,52 @@ def verify(directory: Location) -> VerifyReport:
     return VerifyReport([d.name for d in dirs], shards, samples, problems)
 
 
+def _check_joins(
+    stage_dir: Location,
+    kept: list[tuple[str, SampleRow]],
+    holders: dict[str, dict[str, SampleRow] | None],
+    problems: list[Problem],
+) -> None:
+    """Every inherited field is held, with the recorded sha256, by the stage its row names."""
+    for unit, row in kept:
+        for name, stage in sorted(row.inherited.items()):
+            if stage not in holders:
+                holders[stage] = _kept_rows(stage_dir.parent / stage)
+            held_rows = holders[stage]
+            where = f"{stage_dir.name}/{unit}{MANIFEST_SUFFIX}"
+            if held_rows is None:
+                problems.append(Problem(where, f"inherits fields from stage {stage!r}, not built"))
+                continue
+            held = held_rows.get(row.key)
+            if held is None:
+                problems.append(
+                    Problem(where, f"sample {row.key!r} inherits {name!r} from stage {stage!r}, "
+                            "which has no such kept sample")
+                )  # fmt: skip
+            elif name in held.inherited or held.fields.get(name) != row.fields.get(name):
+                problems.append(
+                    Problem(where, f"sample {row.key!r} inherits {name!r} from stage {stage!r}, "
+                            "which holds other bytes for it")
+                )  # fmt: skip
+
+
+def _kept_rows(stage_dir: Location) -> dict[str, SampleRow] | None:
+    """Kept rows by key of a built stage; None when it has no readable summary or manifests
+    (those problems are reported where that stage itself is checked)."""
+    try:
+        summary = read_summary(stage_dir)
+        if summary is None:
+            return None
+        return {
+            row.key: row
+            for entry in summary.shards
+            for row in read_manifest(manifest_path(stage_dir, entry.unit)).rows
+            if row.status == "kept"
+        }
+    except (NearidError, OSError):
+        return None
+
+
 @dataclass
 class _ShardCheck:
     stage_dir: Location
@@ -126,6 +177,7 @@ class _ShardCheck:
     entry: ShardEntry
     problems: list[Problem]
     keys: UniqueKeys
+    kept: list[tuple[str, SampleRow]]
 
     def fail(self, what: str) -> None:
         self.problems.append(Problem(f"{self.stage_dir.name}/{self.entry.unit}.tar", what))
@@ -157,7 +209,8 @@ class _ShardCheck:
             return 0
         if tar_bytes != manifest.bytes:
             self.fail(f"size {tar_bytes} != {manifest.bytes} recorded (truncated?)")
-        expected = {row.key: row.fields for row in manifest.rows if row.status == "kept"}
+        expected = {row.key: row.stored() for row in manifest.rows if row.status == "kept"}
+        self.kept += [(self.entry.unit, row) for row in manifest.rows if row.status == "kept"]
         seen = 0
         try:
             for key, fields in iter_raw(tar, sha256=manifest.sha256):

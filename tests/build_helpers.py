@@ -5,8 +5,18 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+from nearid_data.engine.catalog import Catalog
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def stage_samples(stage_dir: Path) -> list[dict[str, Any]]:
+    """A stage's kept samples in shard order, whole: the catalog joins the fields its shards
+    inherit from earlier stages (a stage's tar holds only what it added or changed)."""
+    catalog = Catalog(stage_dir)
+    return [catalog.fetch(row) for row in catalog.rows]
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -9,12 +9,14 @@ and plain data) rather than a pipeline, so the engine depends on nothing that co
 
 from __future__ import annotations
 
+import hashlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from nearid_data.engine.catalog import Catalog
 from nearid_data.engine.manifest import (
     SampleRow,
     ShardManifest,
@@ -26,8 +28,8 @@ from nearid_data.engine.prefetch import prefetch
 from nearid_data.engine.shared import read_shared
 from nearid_data.engine.stage import Kept, Resources, Stage, WorkUnit
 from nearid_data.engine.storage import Location, location, relative
-from nearid_data.engine.tario import ShardError, ShardWriter
-from nearid_data.sample import KEY_FIELD, meta, source_locator
+from nearid_data.engine.tario import ShardError, ShardWriter, field_bytes
+from nearid_data.sample import JSON_FIELD, KEY_FIELD, meta, source_locator
 from nearid_data.seeding import derive_seed
 from nearid_data.strict import StrictModel
 
@@ -118,13 +120,19 @@ def _execute(task: StageTask, unit: WorkUnit, ran_on: str) -> ShardManifest:
     started = time.perf_counter()
     rows: list[SampleRow] = []
     tar = tar_path(stage_dir, unit.name)
+    upstream = None if stage.whole_samples or task.upstream is None else stage.upstream_catalog
     with ShardWriter(tar) as writer:
         # The stage runs a little ahead on its own thread, so writing and hashing overlap its work.
         for outcome in prefetch(stage.run(unit), depth=64):
             if isinstance(outcome, Kept):
-                hashes = writer.write(outcome.sample)
-                info = meta(outcome.sample)
+                encoded = field_bytes(outcome.sample)
+                hashes = {name: hashlib.sha256(data).hexdigest() for name, data in encoded.items()}
                 key = outcome.sample[KEY_FIELD]
+                inherited = _inherited(upstream, key, hashes) if upstream is not None else {}
+                writer.write_fields(
+                    key, {name: data for name, data in encoded.items() if name not in inherited}
+                )
+                info = meta(outcome.sample)
                 rows.append(
                     SampleRow(
                         key=key,
@@ -137,7 +145,8 @@ def _execute(task: StageTask, unit: WorkUnit, ran_on: str) -> ShardManifest:
                         split=info.get("split"),
                         qa=outcome.qa,
                         fields=hashes,
-                        bytes=writer.result.sample_bytes[key],
+                        inherited=inherited,
+                        bytes=sum(len(data) for data in encoded.values()),
                     )
                 )
             else:
@@ -158,6 +167,19 @@ def _execute(task: StageTask, unit: WorkUnit, ran_on: str) -> ShardManifest:
     )
     write_model(manifest_path(stage_dir, unit.name), manifest)
     return manifest
+
+
+def _inherited(upstream: Catalog, key: str, hashes: dict[str, str]) -> dict[str, str]:
+    """Fields of a kept sample that its upstream passed on with the same bytes: name -> the stage
+    whose shard holds them. ``json`` is always written: it carries the metadata stages extend."""
+    row = upstream.by_key.get(key)
+    if row is None:
+        return {}
+    return {
+        name: row.inherited.get(name, upstream.stage_dir.name)
+        for name, digest in hashes.items()
+        if name != JSON_FIELD and row.fields.get(name) == digest
+    }
 
 
 def _rejected_fields(outcome: Any) -> dict[str, Any]:

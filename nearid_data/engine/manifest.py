@@ -43,9 +43,19 @@ class SampleRow(StrictModel):
     split: str | None = None
     qa: dict[str, Any] = Field(default_factory=dict)
     fields: dict[str, str] = Field(
-        default_factory=dict, description="field name -> sha256 of its bytes"
+        default_factory=dict,
+        description="field name -> sha256 of its bytes, for every field of the sample",
     )
-    bytes: int = 0
+    inherited: dict[str, str] = Field(
+        default_factory=dict,
+        description="field name -> the earlier stage whose shard holds it: a field passed on "
+        "unchanged is not written again; readers join it by key",
+    )
+    bytes: int = Field(0, description="bytes of all the sample's fields, inherited ones included")
+
+    def stored(self) -> dict[str, str]:
+        """The fields (name -> sha256) this stage's shard holds for the sample."""
+        return {name: digest for name, digest in self.fields.items() if name not in self.inherited}
 
 
 class ShardManifest(StrictModel):

@@ -116,6 +116,10 @@ class Stage:
     name: ClassVar[str]
     Config: ClassVar[type[StageConfig]] = StageConfig
     needs: ClassVar[frozenset[str]] = frozenset()
+    whole_samples: ClassVar[bool] = False
+    """Its shards are a product read outside the build (loaders, indexes): every sample is
+    written whole. Otherwise a shard holds ``json`` and only the fields the stage added or
+    changed; fields passed on unchanged stay in the earlier stage's shards, joined by key."""
 
     def __init__(self, config: StageConfig, ctx: StageContext) -> None:
         self.config = config
@@ -183,15 +187,20 @@ class Stage:
         """Load models and per-worker state, once per worker."""
 
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
-        """Default: stream the upstream shard through ``prepare`` (on a background thread, a
-        batch ahead) and ``process`` (in batches). The shard is hashed as it is read and checked
-        against the sha256 its manifest recorded."""
-        upstream_dir = self.ctx.stage_dir(self.ctx.upstream or "")
-        path = tar_path(upstream_dir, unit.payload["input"])
-        samples = read_samples(path, sha256=unit.payload.get("input_sha256"))
-        prepared = (self.prepare(sample) for sample in samples)
+        """Default: stream the upstream shard (``upstream_samples``) through ``prepare`` (on a
+        background thread, a batch ahead) and ``process`` (in batches)."""
+        prepared = (self.prepare(sample) for sample in self.upstream_samples(unit))
         for batch in prefetch(batched(prepared, self.config.batch_size)):
             yield from self.process(batch)
+
+    def upstream_samples(self, unit: WorkUnit) -> Iterator[Sample]:
+        """The whole samples of the unit's upstream shard (``payload["input"]``), in order: the
+        shard is hashed as it is read and checked against the sha256 its manifest recorded, and
+        inherited fields are joined from the stages that hold them."""
+        catalog = self.upstream_catalog
+        path = tar_path(catalog.stage_dir, unit.payload["input"])
+        for sample in read_samples(path, sha256=unit.payload.get("input_sha256")):
+            yield catalog.joined(sample)
 
     def check_input(self, unit: WorkUnit) -> None:
         """Raise ``ShardError`` if the unit's upstream shard differs from its manifest. Called when

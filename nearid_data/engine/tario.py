@@ -18,7 +18,7 @@ import io
 import json
 import tarfile
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -88,14 +88,17 @@ class ShardWriter:
 
     def write(self, sample: Sample) -> dict[str, str]:
         """Append one sample; returns sha256 per field."""
-        key = sample[KEY_FIELD]
+        return self.write_fields(sample[KEY_FIELD], field_bytes(sample))
+
+    def write_fields(self, key: str, fields: dict[str, bytes]) -> dict[str, str]:
+        """Append the sample ``key`` with its fields already encoded; returns sha256 per field."""
         check_key(key)
         if key in self._keys:
             raise ValueError(f"duplicate key {key!r} in shard {self.path.name}")
         self._keys.add(key)
         hashes: dict[str, str] = {}
         total = 0
-        for name, data in field_bytes(sample).items():
+        for name, data in sorted(fields.items()):
             info = tarfile.TarInfo(f"{key}.{name}")
             info.size, info.mtime, info.mode = len(data), FIXED_MTIME, 0o644
             info.uid = info.gid = 0
@@ -314,13 +317,25 @@ class ShardIndex:
         self.rules = rules
         self._indexes: OrderedDict[Location, dict[str, dict[str, tuple[int, int]]]] = OrderedDict()
 
-    def get(self, path: Location, key: str, *, sha256: str | None = None) -> Sample:
+    def get(
+        self,
+        path: Location,
+        key: str,
+        *,
+        sha256: str | None = None,
+        fields: Collection[str] | None = None,
+    ) -> Sample:
+        """The sample ``key`` of the shard at ``path``, with ``fields`` of it (None: all)."""
         index = self._index(path, sha256)
         if key not in index:
             raise KeyError(f"no sample {key!r} in {path}")
-        fields = sorted(index[key].items())
-        data = storage.read_range(path, [span for _, span in fields])
-        raw = {name: blob for (name, _), blob in zip(fields, data, strict=True)}
+        members = [
+            (name, span)
+            for name, span in sorted(index[key].items())
+            if fields is None or name in fields
+        ]
+        data = storage.read_range(path, [span for _, span in members])
+        raw = {name: blob for (name, _), blob in zip(members, data, strict=True)}
         return decode_fields(key, raw, path)
 
     def _index(self, path: Location, sha256: str | None) -> dict[str, dict[str, tuple[int, int]]]:

@@ -64,6 +64,7 @@ def fpr_path(role: str, group: str, name: str, n: int) -> str:
 
 class FprExportStage(Stage):
     name = "export-fpr"
+    whole_samples = True
     needs = frozenset({"image.png"})
 
     def adds(self) -> frozenset[str]:

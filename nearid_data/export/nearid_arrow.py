@@ -186,6 +186,7 @@ class NearidArrowConfig(StageConfig):
 
 class NearidArrowStage(Stage):
     name = "export-nearid"
+    whole_samples = True
     Config = NearidArrowConfig
     config: NearidArrowConfig
 

@@ -102,6 +102,7 @@ class PodsFoldersConfig(StageConfig):
 
 class PodsFoldersStage(Stage):
     name = "export-pods"
+    whole_samples = True
     Config = PodsFoldersConfig
     config: PodsFoldersConfig
     needs = frozenset({"image.png"})

@@ -68,6 +68,7 @@ class SyntheticExportConfig(StageConfig):
 
 class SyntheticExportStage(Stage):
     name = "export-synthetic"
+    whole_samples = True
     Config = SyntheticExportConfig
     config: SyntheticExportConfig
     needs = frozenset({"image.png"})

@@ -35,6 +35,7 @@ class ExportConfig(StageConfig):
 
 class ExportStage(Stage):
     name = "export"
+    whole_samples = True
     Config = ExportConfig
     config: ExportConfig
 

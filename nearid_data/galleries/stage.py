@@ -70,6 +70,7 @@ class GalleriesConfig(StageConfig, GalleryRules):
 
 class GalleriesStage(Stage):
     name = "galleries"
+    whole_samples = True
     Config = GalleriesConfig
     config: GalleriesConfig
     needs = frozenset({"image.png"})

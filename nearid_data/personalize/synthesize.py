@@ -37,7 +37,7 @@ from nearid_data.backend import build_backend, resolve_backend
 from nearid_data.distractors.base import Donor
 from nearid_data.distractors.cut_paste import paste
 from nearid_data.engine import storage
-from nearid_data.engine.manifest import manifest_path, read_manifest, tar_path
+from nearid_data.engine.manifest import manifest_path, read_manifest
 from nearid_data.engine.stage import (
     Kept,
     Outcome,
@@ -48,7 +48,6 @@ from nearid_data.engine.stage import (
     WorkUnit,
 )
 from nearid_data.engine.storage import Location
-from nearid_data.engine.tario import read_samples
 from nearid_data.errors import NearidError, Rejection
 from nearid_data.imageio import decode_image, decode_mask_png, decode_png, encode_png
 from nearid_data.personalize.similarity import distribution, similarity_scores, subject_crop
@@ -191,9 +190,8 @@ class SynthesizeStage(Stage):
             )
 
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
-        upstream_dir = self.ctx.stage_dir(self.ctx.upstream or "")
         by_identity: dict[str, list[Sample]] = {}
-        for sample in read_samples(tar_path(upstream_dir, unit.payload["input"])):
+        for sample in self.upstream_samples(unit):
             by_identity.setdefault(meta(sample)["identity"], []).append(sample)
         for identity, samples in sorted(by_identity.items()):
             yield from self._identity(identity, samples)

@@ -29,11 +29,14 @@ QA_FIGURES = ("inside_changed_fraction", "inside_mean_abs_diff", "seam_gradient"
 
 @dataclass(frozen=True)
 class SampleRef:
-    """A committed sample: its shard and key; the shard's sha256 keys its cached thumbnails."""
+    """A committed sample: its shard and key. ``sha256`` digests the sha256 of every field of the
+    sample (its shard may hold only some: the catalog of ``stage_dir`` joins the rest) and keys
+    its cached thumbnails."""
 
     tar: Path
     sha256: str
     key: str
+    stage_dir: Path
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,13 @@ class BuildReport:
     positive_similarity: dict[str, list[float]] = field(default_factory=dict)
 
 
+def _content(row: SampleRow) -> str:
+    digest = hashlib.sha256()
+    for name, field_sha256 in sorted(row.fields.items()):
+        digest.update(f"{name}={field_sha256};".encode())
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class _Stage:
     directory: Path
@@ -108,7 +118,10 @@ class _Stage:
 
     def kept(self) -> list[tuple[SampleRow, SampleRef]]:
         return [
-            (row, SampleRef(self.directory / manifest.tar, manifest.sha256, row.key))
+            (
+                row,
+                SampleRef(self.directory / manifest.tar, _content(row), row.key, self.directory),
+            )
             for manifest in self.manifests
             if manifest.tar
             for row in manifest.rows

@@ -1,7 +1,7 @@
 """Thumbnails for the report: JPEG bytes of a sample's images, drawn once and cached on disk.
 
-The cache (``<build>/.report-cache/``) is keyed by shard sha256, sample key, kind and size: a
-rebuilt shard has a new sha256, so its thumbnails are redrawn, and a re-run reads the rest.
+The cache (``<build>/.report-cache/``) is keyed by the sample's content (``SampleRef.sha256``),
+key, kind and size: a sample whose fields changed is redrawn, and a re-run reads the rest.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from nearid_data.engine.atomic import temp_path_for
-from nearid_data.engine.tario import ShardIndex
+from nearid_data.engine.catalog import Catalog
 from nearid_data.imageio import decode_mask_png, decode_png
 from nearid_data.report.collect import SampleRef
 from nearid_data.sample import Sample
@@ -37,7 +37,7 @@ class Thumbnailer:
         self.cache_dir = cache_dir
         self.size = size
         self.drawn = 0  # thumbnails drawn rather than read from the cache
-        self._shards = ShardIndex()
+        self._catalogs: dict[Path, Catalog] = {}
 
     def get(self, ref: SampleRef, kinds: Sequence[str]) -> dict[str, bytes]:
         """JPEG thumbnails of one sample, per kind: a field name (``image.png``,
@@ -46,12 +46,18 @@ class Thumbnailer:
         thumbs = {kind: path.read_bytes() for kind, path in paths.items() if path.exists()}
         missing = [kind for kind in kinds if kind not in thumbs]
         if missing:
-            sample = self._shards.get(ref.tar, ref.key)
+            sample = self._sample(ref)
             for kind in missing:
                 thumbs[kind] = _encode(self._shrink(_draw(sample, kind)))
                 _write(paths[kind], thumbs[kind])
                 self.drawn += 1
         return {kind: thumbs[kind] for kind in kinds}
+
+    def _sample(self, ref: SampleRef) -> Sample:
+        if ref.stage_dir not in self._catalogs:
+            self._catalogs[ref.stage_dir] = Catalog(ref.stage_dir)
+        catalog = self._catalogs[ref.stage_dir]
+        return catalog.fetch(catalog.by_key[ref.key])
 
     def _path(self, ref: SampleRef, kind: str) -> Path:
         name = f"{ref.sha256[:16]}-{ref.key}-{kind.removesuffix('.png')}-{self.size}.jpg"

@@ -94,6 +94,7 @@ class WindowsConfig(StageConfig):
 
 class WindowsStage(Stage):
     name = "windows"
+    whole_samples = True
     Config = WindowsConfig
     config: WindowsConfig
     needs = frozenset({"image.png"})

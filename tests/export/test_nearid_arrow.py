@@ -12,9 +12,9 @@ from nearid_data.build import build
 from nearid_data.config import PipelineConfig
 from nearid_data.engine.executor import UnitFailed
 from nearid_data.engine.manifest import read_summary
-from nearid_data.engine.tario import read_samples
 from nearid_data.errors import NearidError
 from nearid_data.sources.procedural import make_identity, render_view
+from tests.build_helpers import stage_samples
 from tests.conftest import tiny_pipeline
 from tests.source_fixtures import write_syncd
 
@@ -91,9 +91,8 @@ def _load(built: Path, name: str):
 def _upstream(built: Path) -> dict[str, list[dict]]:
     """identity -> the splits stage's samples, sorted by view."""
     by_identity: dict[str, list[dict]] = {}
-    for tar in sorted((built / "splits").glob("*.tar")):
-        for sample in read_samples(tar):
-            by_identity.setdefault(sample["json"]["identity"], []).append(sample)
+    for sample in stage_samples(built / "splits"):
+        by_identity.setdefault(sample["json"]["identity"], []).append(sample)
     return {i: sorted(s, key=lambda x: x["json"]["view"]) for i, s in by_identity.items()}
 
 

@@ -13,8 +13,8 @@ from PIL import Image
 
 from nearid_data.build import build
 from nearid_data.engine.manifest import read_summary
-from nearid_data.engine.tario import read_samples
 from nearid_data.export.materialise import materialise
+from tests.build_helpers import stage_samples
 from tests.conftest import tiny_pipeline
 from tests.source_fixtures import write_pods_folders
 
@@ -79,7 +79,7 @@ def test_layout_matches_its_jsons(built: Path) -> None:
 
 def test_files_are_the_pipelines_pixels_in_view_order(built: Path) -> None:
     root = built / "export-pods/pods"
-    samples = [s for tar in (built / "pods-splits").glob("*.tar") for s in read_samples(tar)]
+    samples = stage_samples(built / "pods-splits")
     numbered: Counter[tuple[str, str]] = Counter()
     for sample in sorted(samples, key=lambda s: (s["json"]["identity"], s["json"]["view"])):
         info = sample["json"]

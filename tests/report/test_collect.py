@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from nearid_data.engine.catalog import Catalog
 from nearid_data.engine.manifest import manifest_path, read_manifest, read_summary
-from nearid_data.engine.tario import ShardIndex
 from nearid_data.report.collect import MAX_EXAMPLES, QA_FIGURES, collect
 from nearid_data.verify import stage_dirs
 
@@ -54,7 +54,6 @@ def test_rejections_by_reason_equal_the_manifests(rejecting_build: Path) -> None
 
 
 def test_rejection_examples_have_their_upstream_pixels(rejecting_build: Path) -> None:
-    shards = ShardIndex()
     for group in collect(rejecting_build).rejections:
         keys = [e.key for e in group.examples]
         assert keys == sorted(keys)
@@ -63,7 +62,8 @@ def test_rejection_examples_have_their_upstream_pixels(rejecting_build: Path) ->
         for example in group.examples:
             assert stage_rows[example.key].reason == group.reason
             assert example.ref is not None, f"{group.stage}/{example.key} has no pixels"
-            assert shards.get(example.ref.tar, example.key)["image.png"][:4] == b"\x89PNG"
+            catalog = Catalog(example.ref.stage_dir)
+            assert catalog.fetch(catalog.by_key[example.key])["image.png"][:4] == b"\x89PNG"
 
 
 def test_one_stage_directory_finds_its_upstream(rejecting_build: Path) -> None:

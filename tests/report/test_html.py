@@ -39,7 +39,7 @@ class FakeThumbs:
 
 
 def _hostile_report() -> BuildReport:
-    ref = SampleRef(Path("x.tar"), "0" * 64, "k_v000")
+    ref = SampleRef(Path("x.tar"), "0" * 64, "k_v000", Path("."))
     return BuildReport(
         title=HOSTILE,
         stages=[StageCounts(HOSTILE, 3, 2, 1, 1, 100, 0.1)],

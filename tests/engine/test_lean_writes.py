@@ -1,0 +1,144 @@
+"""Lean writes: a stage's shard holds ``json`` and only the fields it added or changed; every
+reader joins the rest by key, and the export still writes whole samples."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nearid_data.build import build
+from nearid_data.engine.catalog import Catalog
+from nearid_data.engine.manifest import (
+    manifest_path,
+    read_manifest,
+    read_summary,
+    tar_path,
+    write_model,
+)
+from nearid_data.engine.tario import ShardError, ShardWriter, iter_raw
+from nearid_data.sample import JSON_FIELD
+from nearid_data.verify import verify
+from tests.conftest import tiny_pipeline
+
+CHAIN = ("ingest", "segment", "distractors", "splits")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("lean")
+    build(tiny_pipeline(), out=out)
+    return out
+
+
+def _stored(stage_dir: Path) -> dict[str, dict[str, bytes]]:
+    """key -> {field: bytes} as the stage's shards hold them, read without manifests or joins."""
+    return {
+        key: fields for tar in sorted(stage_dir.rglob("*.tar")) for key, fields in iter_raw(tar)
+    }
+
+
+def test_no_field_is_written_twice_before_the_export(built: Path) -> None:
+    writes: Counter[tuple[str, str]] = Counter()
+    for stage in CHAIN:
+        for key, fields in _stored(built / stage).items():
+            writes.update((key, name) for name in fields if name != JSON_FIELD)
+    assert writes and max(writes.values()) == 1, writes.most_common(3)
+    # Today's whole-sample stages wrote about 4 bytes per exported byte; each image now lands on
+    # disk once before the export and once in it, plus json, tar headers and rejected inputs.
+    written = sum(summary.bytes for s in (*CHAIN, "export") if (summary := read_summary(built / s)))
+    exported = read_summary(built / "export")
+    assert exported is not None and written / exported.bytes < 2.3
+
+
+def test_the_export_holds_the_samples_an_independent_join_assembles(built: Path) -> None:
+    """Each exported sample equals the one assembled by walking the stage chain back from the
+    export's upstream and taking each field from the latest stage whose shard holds it."""
+    stored = {stage: _stored(built / stage) for stage in CHAIN}
+    exported = _stored(built / "export")
+    assert exported
+    for key, fields in exported.items():
+        assembled: dict[str, bytes] = {}
+        for stage in reversed(CHAIN):
+            for name, data in stored[stage].get(key, {}).items():
+                assembled.setdefault(name, data)
+        assert fields == assembled, key
+
+
+def test_catalog_fetch_and_unit_reads_give_whole_samples(built: Path) -> None:
+    catalog = Catalog(built / "splits")
+    row = catalog.rows[0]
+    sample = catalog.fetch(row)
+    assert {"image.png", "mask.png", "inpaint_mask.png", JSON_FIELD} <= set(sample)
+    assert {n: hashlib.sha256(_bytes(sample, n)).hexdigest() for n in row.fields} == row.fields
+    assert "image.png" not in catalog.read(row)  # held by ingest, joined on fetch
+
+
+def _bytes(sample: dict[str, Any], name: str) -> bytes:
+    from nearid_data.engine.tario import encode_field
+
+    return encode_field(name, sample[name])
+
+
+def _drop_sample(stage_dir: Path, key: str) -> None:
+    """Rewrite the stage's shard holding ``key`` without it, manifests and summary consistent, as
+    a rebuild of that stage with one input fewer would leave it."""
+    summary = read_summary(stage_dir)
+    assert summary is not None
+    for index, entry in enumerate(summary.shards):
+        manifest = read_manifest(manifest_path(stage_dir, entry.unit))
+        if not any(row.key == key for row in manifest.rows):
+            continue
+        tar = tar_path(stage_dir, entry.unit)
+        samples = [(k, f) for k, f in iter_raw(tar) if k != key]
+        with ShardWriter(tar) as writer:
+            for k, fields in samples:
+                writer.write_fields(k, fields)
+        rows = [row for row in manifest.rows if row.key != key]
+        manifest = manifest.model_copy(
+            update={"rows": rows, "n_in": manifest.n_in - 1, "n_kept": manifest.n_kept - 1,
+                    "bytes": writer.result.bytes, "sha256": writer.result.sha256}
+        )  # fmt: skip
+        write_model(manifest_path(stage_dir, entry.unit), manifest)
+        shards = list(summary.shards)
+        shards[index] = entry.model_copy(
+            update={"sha256": manifest.sha256, "bytes": manifest.bytes, "n_kept": manifest.n_kept}
+        )
+        summary = summary.model_copy(
+            update={"shards": shards, "n_in": summary.n_in - 1, "n_kept": summary.n_kept - 1}
+        )
+        write_model(stage_dir / "_summary.json", summary)
+        return
+    raise AssertionError(f"no sample {key!r} in {stage_dir}")
+
+
+def test_verify_and_readers_catch_a_missing_joined_key(tmp_path: Path) -> None:
+    build(tiny_pipeline(), out=tmp_path)
+    assert verify(tmp_path).problems == []
+    row = Catalog(tmp_path / "segment").rows[0]
+    assert row.inherited.get("image.png") == "ingest"
+    _drop_sample(tmp_path / "ingest", row.key)
+
+    problems = [str(p) for p in verify(tmp_path).problems]
+    assert problems and all(f"sample {row.key!r} inherits" in p for p in problems), problems
+    assert not any(p.startswith("ingest/") for p in problems)  # ingest itself is consistent
+    with pytest.raises(ShardError, match=f"{row.key}.*from stage 'ingest'"):
+        Catalog(tmp_path / "segment").fetch(row)
+
+
+def test_a_change_in_the_first_stage_rebuilds_every_later_one(tmp_path: Path) -> None:
+    """Samples of splits inherit their images from ingest: a change there must change every
+    later fingerprint (no unit skipped), and the rebuilt joins verify."""
+    build(tiny_pipeline(), out=tmp_path)
+    before = {s: read_summary(tmp_path / s) for s in CHAIN}
+    raw = tiny_pipeline().model_dump(mode="json")
+    raw["stages"]["ingest"]["shard_size"] = 5
+    build(type(tiny_pipeline()).from_dict(raw), out=tmp_path)
+    for stage in CHAIN:
+        old, new = before[stage], read_summary(tmp_path / stage)
+        assert old is not None and new is not None and old.fingerprint != new.fingerprint, stage
+        assert new.units_skipped == 0, stage
+    assert verify(tmp_path).problems == []
