@@ -148,8 +148,9 @@ def apply_overrides(
 
     ``roots``, when given, are the top-level keys an override may start with.
 
-    Setting a mapping's ``name`` to another backend or source starts that mapping afresh: the
-    keys it had belong to the old name, so only the keys set by ``--set`` are kept.
+    Setting a section's ``name`` to another backend or source starts that section afresh: the
+    keys it had belong to the old name, so only the keys set by ``--set`` are kept. The
+    pipeline's own ``name`` (top level) only renames it.
     """
     applied: list[tuple[list[str], Any]] = []
     for item in overrides:
@@ -169,7 +170,7 @@ def apply_overrides(
         except yaml.YAMLError as exc:
             raise NearidError(f"--set {path}: value is not valid YAML: {exc}") from None
         node = _mapping_at(raw, keys[:-1], path)
-        if keys[-1] == "name" and node.get("name", value) != value:
+        if len(keys) > 1 and keys[-1] == "name" and node.get("name", value) != value:
             node.clear()
             for earlier, earlier_value in applied:
                 if earlier[: len(keys) - 1] == keys[:-1]:

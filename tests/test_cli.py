@@ -80,6 +80,12 @@ def test_switching_the_source_starts_from_its_defaults(tmp_path: Path) -> None:
     # Re-stating the same name keeps the other keys.
     same = apply_overrides({"source": {"name": "demo", "views": 3}}, ["source.name=demo"])
     assert same["source"] == {"name": "demo", "views": 3}
+    # The pipeline's own name only renames it; an unsafe one is refused, nothing written.
+    renamed = PipelineConfig.from_dict(apply_overrides(copy.deepcopy(demo), ["name=mine"]))
+    assert renamed.name == "mine" and renamed.source == demo["source"]
+    result = run("build", "--set", "name=../../x", cwd=tmp_path / "a")
+    assert result.returncode == 2 and "not a safe name" in result.stderr
+    assert not any((tmp_path / "a").iterdir()) and not (tmp_path / "x").exists()
 
 
 @pytest.mark.parametrize(
