@@ -28,7 +28,8 @@ from nearid_data.evaluate.images import ImageRef, encoded_ref
 from nearid_data.evaluate.metrics import nearid_margins
 from nearid_data.evaluate.protocols import Context
 from nearid_data.optional import import_optional
-from nearid_data.sources.formats import cell_bytes, read_json
+from nearid_data.sources.formats import read_json
+from nearid_data.sources.parquet import cell_bytes
 
 POSITIVES = "NearID"
 SET_PREFIX = "NearID-"

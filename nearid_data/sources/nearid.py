@@ -26,14 +26,8 @@ from typing import Any, Literal
 from nearid_data.errors import NearidError
 from nearid_data.optional import import_optional
 from nearid_data.sources.base import SourceItem, SourceRecord
-from nearid_data.sources.formats import (
-    DatasetConfig,
-    DatasetSource,
-    cell_bytes,
-    decode_record,
-    image_cell_bytes,
-    require_columns,
-)
+from nearid_data.sources.formats import DatasetConfig, DatasetSource, decode_record, require_columns
+from nearid_data.sources.parquet import cell_bytes, image_cell_bytes
 
 MAX_VIEWS = 3
 ROW_COLUMNS = ("objaverse_id", "quality", "split")

@@ -39,13 +39,15 @@ from nearid_data.sources.base import SourceItem, SourceRecord
 from nearid_data.sources.formats import (
     DatasetConfig,
     DatasetSource,
+    decode_record,
+    number_views,
+    read_json,
+)
+from nearid_data.sources.parquet import (
     ParquetRows,
     cell_bytes,
-    decode_record,
     image_cell_bytes,
-    number_views,
     parquet_splits,
-    read_json,
     read_parquet_columns,
     select_splits,
 )

@@ -35,15 +35,17 @@ from nearid_data.sources.base import SourceItem, SourceRecord
 from nearid_data.sources.formats import (
     DatasetConfig,
     DatasetSource,
-    ParquetRows,
-    class_label_names,
     decode_record,
-    image_cell_bytes,
     number_views,
-    parquet_splits,
-    read_parquet_columns,
     require_columns,
     require_file,
+)
+from nearid_data.sources.parquet import (
+    ParquetRows,
+    class_label_names,
+    image_cell_bytes,
+    parquet_splits,
+    read_parquet_columns,
     select_splits,
 )
 

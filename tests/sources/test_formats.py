@@ -9,14 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from nearid_data.errors import Rejection
-from nearid_data.sources.formats import (
-    ParquetRows,
-    cell_bytes,
-    decode_record,
-    image_cell_bytes,
-    number_views,
-    parquet_splits,
-)
+from nearid_data.sources.formats import decode_record, number_views
+from nearid_data.sources.parquet import ParquetRows, cell_bytes, image_cell_bytes, parquet_splits
 from tests.source_fixtures import jpeg
 
 
