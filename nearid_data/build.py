@@ -83,9 +83,10 @@ def _run_one(
     except BaseException:
         # A stage that failed before committing anything leaves no empty folder behind; committed
         # shards stay, so a rerun resumes from them.
+        # The cleanup never replaces the error that stopped the stage.
         for directory in created:
             if directory.is_dir() and not any(p.is_file() for p in directory.rglob("*")):
-                shutil.rmtree(directory)
+                shutil.rmtree(directory, ignore_errors=True)
         raise
     log.info(summary_line(summary))
     if before is not None and before.fingerprint != summary.fingerprint:

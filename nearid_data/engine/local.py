@@ -73,9 +73,12 @@ class LocalExecutor(Executor):
                             unit.name,
                             "a worker process died (killed, or out of memory) while running it",
                         ) from None
-        except UnitFailed:
+        except BaseException:
             for future in running:
                 future.cancel()
+            # Units already running end before the failure goes up, so no worker still writes
+            # into the stage while the caller cleans up or releases the build lock.
+            wait(running)
             raise
 
     def workers_for(self, task: StageTask) -> int:
