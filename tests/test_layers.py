@@ -34,14 +34,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("export.fpr", "galleries.fpr_draw"): "FPR's file names follow the loader its draw reproduces",
     ("personalize.class_images", "export.materialise"): "the atomic folder swap of a layout",
     ("personalize.stage", "export.materialise"): "the atomic folder swap of a layout",
-    (
-        "personalize.synthesize",
-        "distractors.base",
-    ): "synthetic photos paste donors as cut-paste does",
-    (
-        "personalize.synthesize",
-        "distractors.cut_paste",
-    ): "the same paste as the cut-paste generator",
+    ("personalize.paste", "distractors.base"): "synthetic photos paste donors as cut-paste does",
+    ("personalize.paste", "distractors.cut_paste"): "the same paste as the cut-paste generator",
     ("windows.card", "evaluate.protocols"): "the card's tables use the report's markdown table",
     ("windows.plan", "splits.assign"): "users split by the same seeded rule as identities",
     ("windows.stage", "export.stage"): "windows shards follow export's split order",

@@ -34,8 +34,6 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from nearid_data.backend import build_backend, resolve_backend
-from nearid_data.distractors.base import Donor
-from nearid_data.distractors.cut_paste import paste
 from nearid_data.engine import storage
 from nearid_data.engine.manifest import manifest_path, read_manifest
 from nearid_data.engine.stage import (
@@ -50,12 +48,12 @@ from nearid_data.engine.stage import (
 from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError, Rejection
 from nearid_data.imageio import decode_image, decode_mask_png, decode_png, encode_png
+from nearid_data.personalize.paste import paste_reference
 from nearid_data.personalize.similarity import distribution, similarity_scores, subject_crop
 from nearid_data.personalize.stage import PersonalizeConfig, subject_words
 from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, meta, slug
 from nearid_data.seeding import derive_seed, rng_for
 from nearid_data.vision.embedders import EMBEDDERS
-from nearid_data.vision.masks import bbox
 
 _TAGS = {
     "synthetic_positive": ("pos", 1000),
@@ -324,23 +322,9 @@ class SynthesizeStage(Stage):
                 continue
             rng = rng_for(self.ctx.pipeline.seed, self.name, identity, "cut_paste", index)
             reference = masked[int(rng.integers(len(masked)))]
-            image, mask = decode_png(reference["image.png"]), decode_mask_png(reference["mask.png"])
             background, source = self._background(identity, index, rng)
-            box, scale = _paste_box(mask, background.shape[:2], self.config.paste_scale, rng)
-            x0, y0, x1, y1 = box
-            pasted = paste(
-                background,
-                Donor(identity, reference[KEY_FIELD], image, mask),
-                donor_box=bbox(mask) or (0, 0, mask.shape[1], mask.shape[0]),
-                size=(x1 - x0, y1 - y0),
-                offset=(x0, y0),
-            )
-            record = {
-                "reference_key": reference[KEY_FIELD],
-                "box": list(box),
-                "scale": round(scale, 6),
-                "background": source,
-            }
+            pasted, record = paste_reference(background, reference, self.config.paste_scale, rng)
+            record["background"] = source
             yield Kept(_synthetic(base, "cut_paste", index, pasted, cut_paste=record))
 
     def _background(
@@ -403,23 +387,3 @@ def _synthetic(
         "image.png": encode_png(image),
         JSON_FIELD: json.loads(json.dumps(info)),
     }
-
-
-def _paste_box(
-    mask: np.ndarray,
-    shape: tuple[int, ...],
-    scale_range: tuple[float, float],
-    rng: np.random.Generator,
-) -> tuple[tuple[int, int, int, int], float]:
-    """A box with the subject's aspect, its longer side ``scale`` x the background's shorter side,
-    at a uniformly drawn position inside the background."""
-    x0, y0, x1, y1 = bbox(mask) or (0, 0, mask.shape[1], mask.shape[0])
-    height, width = shape[0], shape[1]
-    scale = float(rng.uniform(*scale_range))
-    longer = scale * min(height, width)
-    factor = longer / max(x1 - x0, y1 - y0)
-    box_w = max(1, min(width, round((x1 - x0) * factor)))
-    box_h = max(1, min(height, round((y1 - y0) * factor)))
-    left = int(rng.integers(0, width - box_w + 1))
-    top = int(rng.integers(0, height - box_h + 1))
-    return (left, top, left + box_w, top + box_h), scale
