@@ -120,6 +120,10 @@ class DistractorsStage(Stage):
     def adds(self) -> frozenset[str]:
         return frozenset(distractor_field(s.id) for s in self.config.generators)
 
+    def patch_base(self, name: str) -> str | None:
+        # Every generator repaints the subject's region and keeps the background pixel for pixel.
+        return "image.png" if name in self.adds() else None
+
     def describe(self) -> dict[str, Any]:
         return {s.id: s.backend() for s in self.config.generators}
 

@@ -10,13 +10,16 @@ Every read here joins those fields back by key, so readers always see whole samp
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import islice
+from typing import TypeVar
 
-from nearid_data.engine import storage
 from nearid_data.engine.manifest import (
+    FieldPatch,
     SampleRow,
     StageSummary,
     manifest_path,
@@ -24,14 +27,12 @@ from nearid_data.engine.manifest import (
     read_summary,
     tar_path,
 )
+from nearid_data.engine.patches import apply_patch, patch_member
 from nearid_data.engine.storage import Location
 from nearid_data.engine.tario import (
     ShardError,
     ShardIndex,
     UniqueKeys,
-    check_sha256,
-    decode_fields,
-    index_shard,
 )
 from nearid_data.errors import NearidError
 from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample
@@ -49,17 +50,23 @@ class CatalogRow:
     bytes: int
     inherited: dict[str, str] = field(default_factory=dict)
     fields: dict[str, str] = field(default_factory=dict)
+    patches: dict[str, FieldPatch] = field(default_factory=dict)
 
 
 def catalog_row(row: SampleRow, unit: str) -> CatalogRow:
     return CatalogRow(
         row.key, row.identity, row.category, row.view, row.caption, unit, row.split, row.bytes,
-        row.inherited, row.fields,
+        row.inherited, row.fields, row.patches,
     )  # fmt: skip
 
 
+Wanted = Collection[str] | None
+"""Field names a reader asks for; None: all of the sample's fields."""
+
+
 class FieldJoin:
-    """Joins inherited fields onto samples read from a stage of the build at ``build_dir``."""
+    """Makes samples whole: joins inherited fields from the stages of the build at ``build_dir``
+    that hold them, and rebuilds fields stored as patches (``engine.patches``)."""
 
     def __init__(self, build_dir: Location) -> None:
         self.build_dir = build_dir
@@ -70,28 +77,74 @@ class FieldJoin:
             self._holders[stage] = Catalog(self.build_dir / stage)
         return self._holders[stage]
 
-    def complete(
-        self, sample: Sample, row: CatalogRow, wanted: Collection[str] | None = None
-    ) -> Sample:
-        """``sample`` (as its own shard holds it) with the inherited fields among ``wanted`` (None:
-        all) read from the stages that hold them. A holder must hold the key with the same
-        bytes the reading stage recorded; anything else is a stale or broken lineage."""
-        by_stage: dict[str, list[str]] = defaultdict(list)
-        for name, stage in row.inherited.items():
-            if wanted is None or name in wanted:
-                by_stage[stage].append(name)
-        for stage, names in sorted(by_stage.items()):
+    def complete(self, sample: Sample, row: CatalogRow, wanted: Wanted = None) -> Sample:
+        return self.complete_many([(sample, row, wanted)])[0]
+
+    def complete_many(self, reads: Sequence[tuple[Sample, CatalogRow, Wanted]]) -> list[Sample]:
+        """Each sample (as its own shard holds it: ``stored_members``) with its fields among
+        ``wanted``: inherited ones fetched from their holders, one ranged read per holder shard
+        for the whole batch, and patched ones rebuilt. A holder must hold the key with the bytes
+        the reading stage recorded; anything else is a stale or broken lineage."""
+        asks: dict[str, list[tuple[int, list[str]]]] = defaultdict(list)
+        for index, (_, row, wanted) in enumerate(reads):
+            by_stage: dict[str, list[str]] = defaultdict(list)
+            for name in sorted(_needed(row, wanted)):
+                if name in row.inherited:
+                    by_stage[row.inherited[name]].append(name)
+            for stage, names in by_stage.items():
+                asks[stage].append((index, names))
+        for stage, wants in sorted(asks.items()):
             holder = self.holder(stage)
-            held = holder.by_key.get(row.key)
-            stale = [n for n in names if held is None or held.fields.get(n) != row.fields[n]]
-            if held is None or stale or any(n in held.inherited for n in names):
-                raise ShardError(
-                    f"sample {row.key!r} of unit {row.unit!r} inherits {sorted(names)} from stage "
-                    f"{stage!r}, which does not hold them as recorded (rebuilt since?); rebuild "
-                    "the stages after it"
-                )
-            sample.update(holder.read(held, names))
-        return {KEY_FIELD: row.key, **{n: sample[n] for n in sorted(sample) if n != KEY_FIELD}}
+            requests = [(self._held(holder, reads[i][1], names), names) for i, names in wants]
+            for (index, names), fields in zip(wants, holder.fetch_many(requests), strict=True):
+                reads[index][0].update({name: fields[name] for name in names})
+        return [_rebuilt(sample, row, wanted) for sample, row, wanted in reads]
+
+    @staticmethod
+    def _held(holder: Catalog, row: CatalogRow, names: list[str]) -> CatalogRow:
+        held = holder.by_key.get(row.key)
+        stale = [n for n in names if held is None or held.fields.get(n) != row.fields[n]]
+        if held is None or stale or any(n in held.inherited for n in names):
+            raise ShardError(
+                f"sample {row.key!r} of unit {row.unit!r} inherits {names} from stage "
+                f"{holder.stage_dir.name!r}, which does not hold them as recorded (rebuilt "
+                "since?); rebuild the stages after it"
+            )
+        return held
+
+
+def _needed(row: CatalogRow, wanted: Wanted) -> set[str]:
+    """The fields to assemble for ``wanted``: those the sample has, and the bases of patched ones."""
+    names = set(row.fields) if wanted is None else set(wanted) & set(row.fields)
+    return names | {row.patches[name].base for name in names & row.patches.keys()}
+
+
+def stored_members(row: CatalogRow, wanted: Wanted) -> set[str]:
+    """The members of the row's own shard to read for ``wanted``."""
+    names = _needed(row, wanted) - row.inherited.keys()
+    return {patch_member(n) if n in row.patches else n for n in names}
+
+
+def _rebuilt(sample: Sample, row: CatalogRow, wanted: Wanted) -> Sample:
+    """``sample`` with its patched fields rebuilt (checked against their recorded sha256), and
+    only the wanted fields, key first."""
+    for name, patch in row.patches.items():
+        region = sample.pop(patch_member(name), None)
+        if region is None or (wanted is not None and name not in wanted):
+            continue
+        data = apply_patch(sample[patch.base], region, patch.box)
+        if hashlib.sha256(data).hexdigest() != row.fields[name]:
+            raise ShardError(
+                f"sample {row.key!r} of unit {row.unit!r}: field {name!r} rebuilt from its patch "
+                "differs from the bytes recorded; the PNG encoder here (OpenCV, zlib) differs "
+                "from the one that wrote the build (see the stage summary's versions)"
+            )
+        sample[name] = data
+    keep = set(sample) if wanted is None else set(wanted)
+    return {
+        KEY_FIELD: row.key,
+        **{n: sample[n] for n in sorted(sample) if n in keep and n != KEY_FIELD},
+    }
 
 
 class Catalog:
@@ -142,47 +195,86 @@ class Catalog:
     def _sha256(self) -> dict[str, str]:
         return {entry.unit: entry.sha256 for entry in self.summary.shards}
 
-    def fetch(self, row: CatalogRow) -> Sample:
-        """The whole sample of ``row``; each shard read is checked against its recorded sha256 on
-        first use."""
-        return self.join.complete(self.read(row), row) if row.inherited else self.read(row)
+    def fetch(self, row: CatalogRow, wanted: Wanted = None) -> Sample:
+        """The whole sample of ``row`` (its ``wanted`` fields; None: all); each shard read is
+        checked against its recorded sha256 on first use."""
+        return self.fetch_many([(row, wanted)])[0]
 
-    def joined(self, sample: Sample) -> Sample:
-        """``sample``, as read from this stage's shard, with its inherited fields joined."""
-        row = self.by_key.get(sample[KEY_FIELD])
-        if row is None:
-            raise ShardError(
-                f"{self.stage_dir}: sample {sample[KEY_FIELD]!r} is not a kept row of its manifests"
-            )
-        return self.join.complete(sample, row) if row.inherited else sample
+    def fetch_many(self, requests: Sequence[tuple[CatalogRow, Wanted]]) -> list[Sample]:
+        """The samples of ``requests`` (row, wanted fields), in order: one ranged read per shard
+        for the stored members, then the join."""
+        by_unit: dict[str, list[int]] = defaultdict(list)
+        for index, (row, _) in enumerate(requests):
+            by_unit[row.unit].append(index)
+        stored: list[Sample] = [{} for _ in requests]
+        for unit, indexes in sorted(by_unit.items()):
+            wants = [(requests[i][0].key, stored_members(*requests[i])) for i in indexes]
+            path = tar_path(self.stage_dir, unit)
+            read = self._shards.get_many(path, wants, sha256=self._sha256[unit])
+            for index, sample in zip(indexes, read, strict=True):
+                stored[index] = sample
+        return self.join.complete_many(
+            [(sample, row, wanted) for sample, (row, wanted) in zip(stored, requests, strict=True)]
+        )
 
-    def read(self, row: CatalogRow, fields: Collection[str] | None = None) -> Sample:
+    def joined_many(self, samples: Sequence[Sample]) -> list[Sample]:
+        """``samples``, as read whole from this stage's shards, made whole by the join."""
+        rows = []
+        for sample in samples:
+            row = self.by_key.get(sample[KEY_FIELD])
+            if row is None:
+                raise ShardError(
+                    f"{self.stage_dir}: sample {sample[KEY_FIELD]!r} is not a kept row of its "
+                    "manifests"
+                )
+            rows.append(row)
+        return self.join.complete_many(
+            [(sample, row, None) for sample, row in zip(samples, rows, strict=True)]
+        )
+
+    def read(self, row: CatalogRow, fields: Wanted = None) -> Sample:
         """The sample of ``row`` as this stage's shard holds it (``fields`` of it; None: all)."""
         path = tar_path(self.stage_dir, row.unit)
         return self._shards.get(path, row.key, sha256=self._sha256[row.unit], fields=fields)
 
 
+T = TypeVar("T")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+JOIN_BATCH = 64
+"""Samples joined together: their reads from one holder shard become one request."""
+
+
 def committed_samples(
     stage_dir: Location, units: Iterable[str], fields: Collection[str]
 ) -> Iterator[Sample]:
-    """The samples of the committed ``units`` in order, with ``json`` and those of ``fields`` they
-    have (inherited ones joined); other members are skipped, not read (an export reads each image
-    set in its own pass). Each shard is checked against its manifest's sha256, and a key may
-    appear once in all units."""
-    wanted = (*fields, JSON_FIELD)
+    """The samples of the committed ``units`` in shard order, with ``json`` and those of
+    ``fields`` they have (inherited ones joined, patched ones rebuilt); other members are skipped,
+    not read (an export reads each image set in its own pass). Each shard is checked against its
+    manifest's sha256, and a key may appear once in all units. Reads only manifests, so a stage
+    may read back its own units before its summary exists."""
+    wanted = {*fields, JSON_FIELD}
     keys = UniqueKeys()
     join = FieldJoin(stage_dir.parent)
+    shards = ShardIndex(capacity=1)
     for unit in units:
         path = tar_path(stage_dir, unit)
         manifest = read_manifest(manifest_path(stage_dir, unit))
-        check_sha256(path, manifest.sha256)
-        rows = {r.key: r for r in manifest.rows if r.status == "kept"}
-        for key, members in index_shard(path).items():
+        rows = {r.key: catalog_row(r, unit) for r in manifest.rows if r.status == "kept"}
+        order = shards.keys(path, sha256=manifest.sha256)
+        for key in order:
             keys.add(key, path)
-            names = [name for name in wanted if name in members]
-            data = storage.read_range(path, [members[name] for name in names])
-            sample = decode_fields(key, dict(zip(names, data, strict=True)), path)
-            row = rows.get(key)
-            if row is not None and row.inherited:
-                sample = join.complete(sample, catalog_row(row, unit), wanted)
-            yield sample
+            if key not in rows:
+                raise ShardError(f"{path}: sample {key!r} is not a kept row of its manifest")
+        for batch in batched(order, JOIN_BATCH):
+            wants = [(key, stored_members(rows[key], wanted)) for key in batch]
+            stored = shards.get_many(path, wants, sha256=manifest.sha256)
+            yield from join.complete_many(
+                [(sample, rows[key], wanted) for sample, key in zip(stored, batch, strict=True)]
+            )

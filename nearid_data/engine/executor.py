@@ -18,12 +18,14 @@ from typing import Any, ClassVar
 
 from nearid_data.engine.catalog import Catalog
 from nearid_data.engine.manifest import (
+    FieldPatch,
     SampleRow,
     ShardManifest,
     manifest_path,
     tar_path,
     write_model,
 )
+from nearid_data.engine.patches import make_patch, patch_member, patchable
 from nearid_data.engine.prefetch import prefetch
 from nearid_data.engine.shared import read_shared
 from nearid_data.engine.stage import Kept, Resources, Stage, WorkUnit
@@ -129,9 +131,12 @@ def _execute(task: StageTask, unit: WorkUnit, ran_on: str) -> ShardManifest:
                 hashes = {name: hashlib.sha256(data).hexdigest() for name, data in encoded.items()}
                 key = outcome.sample[KEY_FIELD]
                 inherited = _inherited(upstream, key, hashes) if upstream is not None else {}
-                writer.write_fields(
-                    key, {name: data for name, data in encoded.items() if name not in inherited}
-                )
+                stored = {name: data for name, data in encoded.items() if name not in inherited}
+                patches = _patches(stage, encoded, stored)
+                for name, (_, region) in patches.items():
+                    del stored[name]
+                    stored[patch_member(name)] = region
+                writer.write_fields(key, stored)
                 info = meta(outcome.sample)
                 rows.append(
                     SampleRow(
@@ -146,6 +151,7 @@ def _execute(task: StageTask, unit: WorkUnit, ran_on: str) -> ShardManifest:
                         qa=outcome.qa,
                         fields=hashes,
                         inherited=inherited,
+                        patches={name: patch for name, (patch, _) in patches.items()},
                         bytes=sum(len(data) for data in encoded.values()),
                     )
                 )
@@ -180,6 +186,28 @@ def _inherited(upstream: Catalog, key: str, hashes: dict[str, str]) -> dict[str,
         for name, digest in hashes.items()
         if name != JSON_FIELD and row.fields.get(name) == digest
     }
+
+
+def _patches(
+    stage: Stage, encoded: dict[str, bytes], stored: dict[str, bytes]
+) -> dict[str, tuple[FieldPatch, bytes]]:
+    """The stored fields the stage painted over another field of the sample, with the region to
+    store instead where that is smaller and rebuilds them exactly (``engine.patches``)."""
+    if stage.whole_samples:  # a product read outside the build holds whole fields
+        return {}
+    found = {}
+    for name in stored:
+        base = stage.patch_base(name)
+        if base is None or base not in encoded or not patchable(name):
+            continue
+        if stage.patch_base(base) is not None:  # one level: a base is always stored whole
+            continue
+        made = make_patch(encoded[base], encoded[name])
+        if made is not None:
+            box, region = made
+            digest = hashlib.sha256(region).hexdigest()
+            found[name] = (FieldPatch(base=base, box=box, sha256=digest), region)
+    return found
 
 
 def _rejected_fields(outcome: Any) -> dict[str, Any]:

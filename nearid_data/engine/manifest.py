@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError
 
 from nearid_data.engine.atomic import dump_json
 from nearid_data.engine.names import check_safe_name
+from nearid_data.engine.patches import patch_member
 from nearid_data.engine.storage import Location, write_bytes
 from nearid_data.errors import NearidError
 from nearid_data.strict import StrictModel
@@ -24,6 +25,14 @@ from nearid_data.strict import StrictModel
 MANIFEST_SUFFIX = ".manifest.json"
 SUMMARY_NAME = "_summary.json"
 RecordT = TypeVar("RecordT", bound=StrictModel)
+
+
+class FieldPatch(StrictModel):
+    """A field stored as the region where it differs from another field (``engine.patches``)."""
+
+    base: str = Field(description="the field it was painted over, rebuilt into on read")
+    box: tuple[int, int, int, int] = Field(description="x0, y0, x1, y1 of the stored region")
+    sha256: str = Field(description="sha256 of the stored region's PNG")
 
 
 class SampleRow(StrictModel):
@@ -51,11 +60,23 @@ class SampleRow(StrictModel):
         description="field name -> the earlier stage whose shard holds it: a field passed on "
         "unchanged is not written again; readers join it by key",
     )
+    patches: dict[str, FieldPatch] = Field(
+        default_factory=dict,
+        description="field name -> the region this stage's shard holds for it, as member "
+        "'<field stem>.patch.png'; readers paste it into the base field",
+    )
     bytes: int = Field(0, description="bytes of all the sample's fields, inherited ones included")
 
     def stored(self) -> dict[str, str]:
-        """The fields (name -> sha256) this stage's shard holds for the sample."""
-        return {name: digest for name, digest in self.fields.items() if name not in self.inherited}
+        """The members (name -> sha256) this stage's shard holds for the sample."""
+        return {
+            **{
+                name: digest
+                for name, digest in self.fields.items()
+                if name not in self.inherited and name not in self.patches
+            },
+            **{patch_member(name): patch.sha256 for name, patch in self.patches.items()},
+        }
 
 
 class ShardManifest(StrictModel):

@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import islice
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
-from nearid_data.engine.catalog import Catalog
+from nearid_data.engine.catalog import JOIN_BATCH, Catalog, batched
 from nearid_data.engine.manifest import tar_path
 from nearid_data.engine.prefetch import prefetch
 from nearid_data.engine.storage import Location
@@ -27,8 +26,6 @@ from nearid_data.strict import StrictModel
 
 if TYPE_CHECKING:
     from nearid_data.config import PipelineConfig
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -154,6 +151,11 @@ class Stage:
         """Default: one CPU. A model stage takes a GPU when its device is one."""
         return Resources()
 
+    def patch_base(self, name: str) -> str | None:
+        """The field that field ``name`` was painted over (a distractor: ``image.png``), so only
+        the region where they differ is stored (``engine.patches``); None: stored whole."""
+        return None
+
     def declared_splits(self) -> frozenset[str]:
         """Splits this stage assigns samples to; one left empty is a warning in its summary."""
         return frozenset()
@@ -196,11 +198,12 @@ class Stage:
     def upstream_samples(self, unit: WorkUnit) -> Iterator[Sample]:
         """The whole samples of the unit's upstream shard (``payload["input"]``), in order: the
         shard is hashed as it is read and checked against the sha256 its manifest recorded, and
-        inherited fields are joined from the stages that hold them."""
+        inherited fields are joined from the stages that hold them, a batch at a time."""
         catalog = self.upstream_catalog
         path = tar_path(catalog.stage_dir, unit.payload["input"])
-        for sample in read_samples(path, sha256=unit.payload.get("input_sha256")):
-            yield catalog.joined(sample)
+        samples = read_samples(path, sha256=unit.payload.get("input_sha256"))
+        for chunk in batched(samples, JOIN_BATCH):
+            yield from catalog.joined_many(chunk)
 
     def check_input(self, unit: WorkUnit) -> None:
         """Raise ``ShardError`` if the unit's upstream shard differs from its manifest. Called when
@@ -221,12 +224,6 @@ class Stage:
 
     def finalize(self, build_dir: Location) -> None:
         """After all units are committed, in the coordinating process (indexes, cards)."""
-
-
-def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
 
 
 def each(samples: Iterable[Sample], transform: Any) -> Iterator[Outcome]:

@@ -18,7 +18,7 @@ import io
 import json
 import tarfile
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -326,17 +326,38 @@ class ShardIndex:
         fields: Collection[str] | None = None,
     ) -> Sample:
         """The sample ``key`` of the shard at ``path``, with ``fields`` of it (None: all)."""
+        return self.get_many(path, [(key, fields)], sha256=sha256)[0]
+
+    def get_many(
+        self,
+        path: Location,
+        wanted: Sequence[tuple[str, Collection[str] | None]],
+        *,
+        sha256: str | None = None,
+    ) -> list[Sample]:
+        """The samples (key, fields of it; None: all) of the shard at ``path``, in order, read in
+        one ranged read (``storage.read_range`` merges neighbouring members)."""
         index = self._index(path, sha256)
-        if key not in index:
-            raise KeyError(f"no sample {key!r} in {path}")
-        members = [
-            (name, span)
-            for name, span in sorted(index[key].items())
-            if fields is None or name in fields
+        members: list[list[tuple[str, tuple[int, int]]]] = []
+        for key, fields in wanted:
+            if key not in index:
+                raise KeyError(f"no sample {key!r} in {path}")
+            members.append(
+                [
+                    (n, span)
+                    for n, span in sorted(index[key].items())
+                    if fields is None or n in fields
+                ]
+            )
+        data = iter(storage.read_range(path, [span for spans in members for _, span in spans]))
+        return [
+            decode_fields(key, {name: next(data) for name, _ in spans}, path)
+            for (key, _), spans in zip(wanted, members, strict=True)
         ]
-        data = storage.read_range(path, [span for _, span in members])
-        raw = {name: blob for (name, _), blob in zip(members, data, strict=True)}
-        return decode_fields(key, raw, path)
+
+    def keys(self, path: Location, *, sha256: str | None = None) -> list[str]:
+        """The sample keys of the shard at ``path``, in shard order."""
+        return list(self._index(path, sha256))
 
     def _index(self, path: Location, sha256: str | None) -> dict[str, dict[str, tuple[int, int]]]:
         if path in self._indexes:

@@ -11,11 +11,12 @@ from collections.abc import Iterator
 
 from tests.build_helpers import ROOT
 
-# Errors, optional imports, the sample's fields, seeding, and the strict base model (with its
-# did-you-mean helper).
+# Errors, optional imports, the sample's fields, seeding, the strict base model (with its
+# did-you-mean helper), and the toolkit's PNG codec (rebuilding fields stored as patches).
 ENGINE_LEAVES = {
     "nearid_data",
     "nearid_data.errors",
+    "nearid_data.imageio",
     "nearid_data.optional",
     "nearid_data.sample",
     "nearid_data.seeding",

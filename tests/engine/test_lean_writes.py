@@ -4,15 +4,19 @@ reader joins the rest by key, and the export still writes whole samples."""
 from __future__ import annotations
 
 import hashlib
+import io
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from nearid_data.build import build
 from nearid_data.engine.catalog import Catalog
 from nearid_data.engine.manifest import (
+    MANIFEST_SUFFIX,
     manifest_path,
     read_manifest,
     read_summary,
@@ -56,16 +60,56 @@ def test_no_field_is_written_twice_before_the_export(built: Path) -> None:
 
 def test_the_export_holds_the_samples_an_independent_join_assembles(built: Path) -> None:
     """Each exported sample equals the one assembled by walking the stage chain back from the
-    export's upstream and taking each field from the latest stage whose shard holds it."""
+    export's upstream and taking each field from the latest stage whose shard holds it; a field
+    stored as a patch is the image with the region pasted at the box its manifest row records
+    (pasted and compared here with PIL, not the toolkit's codec)."""
     stored = {stage: _stored(built / stage) for stage in CHAIN}
+    boxes = {
+        (row.key, name): patch.box
+        for stage in CHAIN
+        for tar in (built / stage).rglob("*.tar")
+        for row in read_manifest(built / stage / tar.name.replace(".tar", MANIFEST_SUFFIX)).rows
+        for name, patch in row.patches.items()
+    }
     exported = _stored(built / "export")
-    assert exported
+    assert exported and boxes
     for key, fields in exported.items():
         assembled: dict[str, bytes] = {}
         for stage in reversed(CHAIN):
             for name, data in stored[stage].get(key, {}).items():
                 assembled.setdefault(name, data)
+        for member in [m for m in assembled if m.endswith(".patch.png")]:
+            name = member.removesuffix(".patch.png") + ".png"
+            region = assembled.pop(member)
+            pasted = _pixels(assembled["image.png"])
+            x0, y0, x1, y1 = boxes[key, name]
+            pasted[y0:y1, x0:x1] = _pixels(region)
+            assert np.array_equal(_pixels(fields[name]), pasted), (key, name)
+            assembled[name] = fields[name]
         assert fields == assembled, key
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    return np.array(Image.open(io.BytesIO(png)))
+
+
+def test_distractors_store_only_the_repainted_region(built: Path) -> None:
+    """The distractor shares its background with the image pixel for pixel: the distractors
+    stage stores the region inside the recorded box, smaller than the whole field."""
+    patched = 0
+    for tar in sorted((built / "distractors").rglob("*.tar")):
+        manifest = read_manifest(tar.with_name(tar.name.replace(".tar", MANIFEST_SUFFIX)))
+        held = dict(iter_raw(tar))
+        for row in manifest.rows:
+            for name, patch in row.patches.items():
+                assert patch.base == "image.png" and name.startswith("distractor_")
+                region = held[row.key][name.removesuffix(".png") + ".patch.png"]
+                x0, y0, x1, y1 = patch.box
+                assert _pixels(region).shape[:2] == (y1 - y0, x1 - x0)
+                assert name not in held[row.key]
+                patched += 1
+    assert patched > 0
+    assert verify(built).problems == []
 
 
 def test_catalog_fetch_and_unit_reads_give_whole_samples(built: Path) -> None:
