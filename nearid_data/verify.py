@@ -210,6 +210,11 @@ class _ShardCheck:
         if tar_bytes != manifest.bytes:
             self.fail(f"size {tar_bytes} != {manifest.bytes} recorded (truncated?)")
         expected = {row.key: row.stored() for row in manifest.rows if row.status == "kept"}
+        for row in manifest.rows:
+            for name, patch in sorted(row.patches.items()):
+                if name not in row.fields or patch.base not in row.fields:
+                    self.fail(f"sample {row.key!r}: patch of {name!r} over {patch.base!r}, "
+                              "which the sample does not have")  # fmt: skip
         self.kept += [(self.entry.unit, row) for row in manifest.rows if row.status == "kept"]
         seen = 0
         try:

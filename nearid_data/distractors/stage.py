@@ -254,7 +254,7 @@ class DistractorsStage(Stage):
     def _donor(self, concept: Concept, rng: np.random.Generator) -> Donor:
         rows = self.upstream_catalog.by_identity[concept.donor_identity or ""]
         row = rows[int(rng.integers(len(rows)))]
-        sample = self.upstream_catalog.fetch(row)
+        sample = self.upstream_catalog.fetch(row, {"image.png", "mask.png"})
         return Donor(
             row.identity,
             row.key,
@@ -293,8 +293,8 @@ class DistractorsStage(Stage):
         assert self.embedder is not None
         catalog = self.upstream_catalog
         crops = []
-        for rows in self.upstream_catalog.by_identity.values():
-            sample = catalog.fetch(min(rows, key=lambda r: r.view))
+        first_views = (min(rows, key=lambda r: r.view).key for rows in catalog.by_identity.values())
+        for sample in catalog.stream(first_views, {"image.png", "mask.png"}):
             image, mask = decode_png(sample["image.png"]), decode_mask_png(sample["mask.png"])
             x0, y0, x1, y1 = masks.bbox(mask) or (0, 0, image.shape[1], image.shape[0])
             crops.append(image[y0:y1, x0:x1])

@@ -217,6 +217,12 @@ class Catalog:
             [(sample, row, wanted) for sample, (row, wanted) in zip(stored, requests, strict=True)]
         )
 
+    def stream(self, keys: Iterable[str], wanted: Wanted = None) -> Iterator[Sample]:
+        """The whole samples of ``keys`` (kept rows of this stage), in order, fetched a batch at
+        a time so that neighbouring reads share a request."""
+        for batch in batched(keys, JOIN_BATCH):
+            yield from self.fetch_many([(self.by_key[key], wanted) for key in batch])
+
     def joined_many(self, samples: Sequence[Sample]) -> list[Sample]:
         """``samples``, as read whole from this stage's shards, made whole by the join."""
         rows = []

@@ -98,14 +98,11 @@ class FprExportStage(Stage):
                     )
                 yield entry.unit, row
 
-    def setup(self) -> None:
-        self.rows_by_key = {row.key: row for row in self.upstream_catalog.rows}
-
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
         numbered: Counter[tuple[str, str]] = Counter()  # (identity, role) -> images so far
         source = self.ctx.pipeline.source["name"]
-        for _, key in unit.payload["rows"]:
-            sample = self.upstream_catalog.fetch(self.rows_by_key[key])
+        for sample in self.upstream_catalog.stream(key for _, key in unit.payload["rows"]):
+            key = sample[KEY_FIELD]
             info = meta(sample)
             slot = (info["identity"], info["role"])
             name = _name(source, info)

@@ -226,15 +226,21 @@ class NearidArrowStage(Stage):
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
         fields = self.fields()
         kept: Counter[str] = Counter()
-        for _, key in unit.payload["rows"]:  # sorted by identity, then view
-            row = self.rows_by_key[key]
-            if kept[row.identity] == MAX_VIEWS:
+        rows = [self.rows_by_key[key] for _, key in unit.payload["rows"]]  # by identity, view
+        keep = []
+        for row in rows:
+            keep.append(kept[row.identity] < MAX_VIEWS)
+            kept[row.identity] += keep[-1]
+        samples = self.upstream_catalog.stream(r.key for r, k in zip(rows, keep, strict=True) if k)
+        for row, keeping in zip(rows, keep, strict=True):
+            if not keeping:
                 detail = f"view {row.view}: a NearID row holds the first {MAX_VIEWS} views"
-                yield Rejected(key, row.identity, row.category, row.view, "view_beyond_3", detail)
+                yield Rejected(
+                    row.key, row.identity, row.category, row.view, "view_beyond_3", detail
+                )
                 continue
-            kept[row.identity] += 1
-            sample = self.upstream_catalog.fetch(row)
-            yield Kept({KEY_FIELD: key, **{f: sample[f] for f in fields}})
+            sample = next(samples)
+            yield Kept({KEY_FIELD: row.key, **{f: sample[f] for f in fields}})
 
     def finalize(self, build_dir: Location) -> None:
         stage_dir = self.ctx.stage_dir(self.name)

@@ -114,12 +114,9 @@ class PodsFoldersStage(Stage):
         rows = self.upstream_catalog.rows
         return identity_units(rows, prefix="shards/pods", per_unit=self.config.instances_per_unit)
 
-    def setup(self) -> None:
-        self.rows_by_key = {row.key: row for row in self.upstream_catalog.rows}
-
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
-        for _, key in unit.payload["rows"]:
-            sample = self.upstream_catalog.fetch(self.rows_by_key[key])
+        for sample in self.upstream_catalog.stream(key for _, key in unit.payload["rows"]):
+            key = sample[KEY_FIELD]
             if "role" not in meta(sample):
                 raise NearidError(
                     f"sample {key!r} has no PODS role: put the 'pods-splits' stage before "

@@ -83,12 +83,9 @@ class SyntheticExportStage(Stage):
             per_unit=self.config.identities_per_shard,
         )
 
-    def setup(self) -> None:
-        self.rows_by_key = {row.key: row for row in self.upstream_catalog.rows}
-
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
-        for _, key in unit.payload["rows"]:
-            sample = self.upstream_catalog.fetch(self.rows_by_key[key])
+        for sample in self.upstream_catalog.stream(key for _, key in unit.payload["rows"]):
+            key = sample[KEY_FIELD]
             if meta(sample).get("kind") not in KINDS:
                 raise NearidError(
                     f"sample {key!r} has no synthetic-set kind: put 'synthesize' before '{self.name}'"

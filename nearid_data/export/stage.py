@@ -86,13 +86,10 @@ class ExportStage(Stage):
         if shard:
             yield shard
 
-    def setup(self) -> None:
-        self.rows_by_key = {row.key: row for row in self.upstream_catalog.rows}
-
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
         fields = self.fields()
-        for _, key in unit.payload["rows"]:
-            sample = self.upstream_catalog.fetch(self.rows_by_key[key])
+        for sample in self.upstream_catalog.stream(key for _, key in unit.payload["rows"]):
+            key = sample[KEY_FIELD]
             missing = [f for f in fields if f not in sample]
             if missing:
                 yield Rejected.of(sample, Rejection("missing_field", ", ".join(missing)))
