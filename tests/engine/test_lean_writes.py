@@ -51,8 +51,9 @@ def test_no_field_is_written_twice_before_the_export(built: Path) -> None:
         for key, fields in _stored(built / stage).items():
             writes.update((key, name) for name in fields if name != JSON_FIELD)
     assert writes and max(writes.values()) == 1, writes.most_common(3)
-    # Today's whole-sample stages wrote about 4 bytes per exported byte; each image now lands on
-    # disk once before the export and once in it, plus json, tar headers and rejected inputs.
+    # Whole-sample stages wrote about 4 bytes per exported byte; each image now lands on disk at
+    # most once before the export (a distractor only as its region) and once in it, plus json,
+    # tar headers and rejected inputs, which weigh most on these tiny images.
     written = sum(summary.bytes for s in (*CHAIN, "export") if (summary := read_summary(built / s)))
     exported = read_summary(built / "export")
     assert exported is not None and written / exported.bytes < 2.3
