@@ -44,7 +44,7 @@ from nearid_data.galleries.assign import (
 from nearid_data.galleries.embed import embedding
 from nearid_data.galleries.phash import dhash
 from nearid_data.imageio import decode_png
-from nearid_data.sample import KEY_FIELD, Sample, meta, with_fields
+from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, meta, with_fields
 from nearid_data.strict import SafeName
 
 
@@ -153,7 +153,7 @@ class GalleriesStage(Stage):
     def _image(self, row: CatalogRow, inspect: bool) -> Image:
         if not inspect:
             return Image(row.key, row.view)
-        sample = self.upstream_catalog.fetch(row)
+        sample = self.upstream_catalog.fetch(row, {"image.png", JSON_FIELD})
         rgb = decode_png(sample["image.png"])
         key = self.config.cluster_key
         cluster = meta(sample).get("source", {}).get(key) if key is not None else None
