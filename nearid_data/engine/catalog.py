@@ -51,12 +51,13 @@ class CatalogRow:
     inherited: dict[str, str] = field(default_factory=dict)
     fields: dict[str, str] = field(default_factory=dict)
     patches: dict[str, FieldPatch] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
 
 
 def catalog_row(row: SampleRow, unit: str) -> CatalogRow:
     return CatalogRow(
         row.key, row.identity, row.category, row.view, row.caption, unit, row.split, row.bytes,
-        row.inherited, row.fields, row.patches,
+        row.inherited, row.fields, row.patches, row.sizes,
     )  # fmt: skip
 
 
@@ -223,8 +224,10 @@ class Catalog:
         for batch in batched(keys, JOIN_BATCH):
             yield from self.fetch_many([(self.by_key[key], wanted) for key in batch])
 
-    def joined_many(self, samples: Sequence[Sample]) -> list[Sample]:
-        """``samples``, as read whole from this stage's shards, made whole by the join."""
+    def joined_many(self, samples: Sequence[Sample], wanted: Wanted = None) -> list[Sample]:
+        """``samples``, as read whole from this stage's shards, made whole by the join, with the
+        ``wanted`` fields (None: all). A row without recorded field sizes (written by an older
+        version) gives all fields: a stage passes on unread only what it can account for."""
         rows = []
         for sample in samples:
             row = self.by_key.get(sample[KEY_FIELD])
@@ -235,7 +238,10 @@ class Catalog:
                 )
             rows.append(row)
         return self.join.complete_many(
-            [(sample, row, None) for sample, row in zip(samples, rows, strict=True)]
+            [
+                (sample, row, wanted if row.sizes.keys() >= row.fields.keys() else None)
+                for sample, row in zip(samples, rows, strict=True)
+            ]
         )
 
     def read(self, row: CatalogRow, fields: Wanted = None) -> Sample:

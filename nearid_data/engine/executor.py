@@ -14,7 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from nearid_data.engine.catalog import Catalog
 from nearid_data.engine.manifest import (
@@ -34,6 +34,8 @@ from nearid_data.engine.tario import ShardError, ShardWriter, field_bytes
 from nearid_data.sample import JSON_FIELD, KEY_FIELD, meta, source_locator
 from nearid_data.seeding import derive_seed
 from nearid_data.strict import StrictModel
+
+V = TypeVar("V")
 
 StageFactory = Callable[[str, Location, "str | None", str], Stage]
 """Builds stage ``name`` for ``(name, build_dir, upstream, device)``. Picklable (a top-level
@@ -128,10 +130,9 @@ def _execute(task: StageTask, unit: WorkUnit, ran_on: str) -> ShardManifest:
         for outcome in prefetch(stage.run(unit), depth=64):
             if isinstance(outcome, Kept):
                 encoded = field_bytes(outcome.sample)
-                hashes = {name: hashlib.sha256(data).hexdigest() for name, data in encoded.items()}
                 key = outcome.sample[KEY_FIELD]
-                inherited = _inherited(upstream, key, hashes) if upstream is not None else {}
-                stored = {name: data for name, data in encoded.items() if name not in inherited}
+                fields = _fields_of(stage, upstream, key, encoded)
+                stored = {n: data for n, data in encoded.items() if n not in fields.inherited}
                 patches = _patches(stage, encoded, stored)
                 for name, (_, region) in patches.items():
                     del stored[name]
@@ -149,10 +150,11 @@ def _execute(task: StageTask, unit: WorkUnit, ran_on: str) -> ShardManifest:
                         locator=source_locator(info.get("source", {})),
                         split=info.get("split"),
                         qa=outcome.qa,
-                        fields=hashes,
-                        inherited=inherited,
+                        fields=fields.hashes,
+                        inherited=fields.inherited,
                         patches={name: patch for name, (patch, _) in patches.items()},
-                        bytes=sum(len(data) for data in encoded.values()),
+                        sizes=fields.sizes,
+                        bytes=sum(fields.sizes.values()),
                     )
                 )
             else:
@@ -175,17 +177,42 @@ def _execute(task: StageTask, unit: WorkUnit, ran_on: str) -> ShardManifest:
     return manifest
 
 
-def _inherited(upstream: Catalog, key: str, hashes: dict[str, str]) -> dict[str, str]:
-    """Fields of a kept sample that its upstream passed on with the same bytes: name -> the stage
-    whose shard holds them. ``json`` is always written: it carries the metadata stages extend."""
-    row = upstream.by_key.get(key)
-    if row is None:
-        return {}
-    return {
-        name: row.inherited.get(name, upstream.stage_dir.name)
+@dataclass(frozen=True)
+class _Fields:
+    """What a kept sample's manifest row records of its fields: sha256 and size of each, and the
+    inherited ones with the stage whose shard holds them."""
+
+    hashes: dict[str, str]
+    sizes: dict[str, int]
+    inherited: dict[str, str]
+
+
+def _fields_of(
+    stage: Stage, upstream: Catalog | None, key: str, encoded: dict[str, bytes]
+) -> _Fields:
+    """Fields whose bytes equal those the upstream row records are inherited (``json`` is always
+    written: it carries the metadata stages extend); for a stage that ``reads`` only some
+    fields, so is every upstream field it did not hand back, with the upstream's hash and size."""
+    hashes = {name: hashlib.sha256(data).hexdigest() for name, data in encoded.items()}
+    sizes = {name: len(data) for name, data in encoded.items()}
+    row = upstream.by_key.get(key) if upstream is not None else None
+    if upstream is None or row is None:
+        return _Fields(hashes, sizes, {})
+    holder = upstream.stage_dir.name
+    inherited = {
+        name: row.inherited.get(name, holder)
         for name, digest in hashes.items()
         if name != JSON_FIELD and row.fields.get(name) == digest
     }
+    if stage.reads() is not None:
+        for name in sorted((row.fields.keys() - encoded.keys()) & row.sizes.keys()):
+            inherited[name] = row.inherited.get(name, holder)
+            hashes[name], sizes[name] = row.fields[name], row.sizes[name]
+    return _Fields(_sorted(hashes), _sorted(sizes), _sorted(inherited))
+
+
+def _sorted(mapping: dict[str, V]) -> dict[str, V]:
+    return dict(sorted(mapping.items()))
 
 
 def _patches(

@@ -65,6 +65,10 @@ class SampleRow(StrictModel):
         description="field name -> the region this stage's shard holds for it, as member "
         "'<field stem>.patch.png'; readers paste it into the base field",
     )
+    sizes: dict[str, int] = Field(
+        default_factory=dict,
+        description="field name -> bytes of the field (whole, wherever it is stored)",
+    )
     bytes: int = Field(0, description="bytes of all the sample's fields, inherited ones included")
 
     def stored(self) -> dict[str, str]:

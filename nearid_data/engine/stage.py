@@ -21,7 +21,7 @@ from nearid_data.engine.prefetch import prefetch
 from nearid_data.engine.storage import Location
 from nearid_data.engine.tario import check_sha256, read_samples
 from nearid_data.errors import Rejection
-from nearid_data.sample import KEY_FIELD, Sample, meta, source_locator
+from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, meta, source_locator
 from nearid_data.strict import StrictModel
 
 if TYPE_CHECKING:
@@ -127,6 +127,11 @@ class Stage:
         """Fields this stage guarantees on every kept sample (checked before any work starts)."""
         return frozenset()
 
+    def reads(self) -> frozenset[str] | None:
+        """The only upstream fields ``run`` looks at (``json`` always comes); every other field
+        is passed on unread, as if the stage had kept it unchanged. None: all fields are read."""
+        return None
+
     def keeps(self) -> frozenset[str] | None:
         """The only received fields a kept sample carries on (an export's subset); None: all."""
         return None
@@ -196,14 +201,17 @@ class Stage:
             yield from self.process(batch)
 
     def upstream_samples(self, unit: WorkUnit) -> Iterator[Sample]:
-        """The whole samples of the unit's upstream shard (``payload["input"]``), in order: the
-        shard is hashed as it is read and checked against the sha256 its manifest recorded, and
-        inherited fields are joined from the stages that hold them, a batch at a time."""
+        """The samples of the unit's upstream shard (``payload["input"]``), in order, whole or
+        with the fields ``reads`` names: the shard is hashed as it is read and checked against
+        the sha256 its manifest recorded, and inherited fields are joined from the stages that
+        hold them, a batch at a time."""
         catalog = self.upstream_catalog
         path = tar_path(catalog.stage_dir, unit.payload["input"])
         samples = read_samples(path, sha256=unit.payload.get("input_sha256"))
+        reads = self.reads()
+        wanted = None if reads is None else {*reads, JSON_FIELD}
         for chunk in batched(samples, JOIN_BATCH):
-            yield from catalog.joined_many(chunk)
+            yield from catalog.joined_many(chunk, wanted)
 
     def check_input(self, unit: WorkUnit) -> None:
         """Raise ``ShardError`` if the unit's upstream shard differs from its manifest. Called when

@@ -34,7 +34,7 @@ from pydantic import Field
 from nearid_data.engine.catalog import committed_samples
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
 from nearid_data.errors import Rejection
-from nearid_data.sample import KEY_FIELD, Sample, meta, with_fields
+from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample, meta, with_fields
 from nearid_data.seeding import rng_for
 from nearid_data.splits.assign import assign_splits
 
@@ -183,6 +183,9 @@ class PodsSplitsStage(Stage):
             )
             for name, plan in shared["plans"].items()
         }
+
+    def reads(self) -> frozenset[str]:
+        return frozenset({JSON_FIELD})  # a split is decided from metadata; pixels pass on unread
 
     def process(self, samples: Sequence[Sample]) -> Iterable[Outcome]:
         for sample in samples:

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig
 from nearid_data.errors import Rejection
-from nearid_data.sample import Sample, meta, with_fields
+from nearid_data.sample import JSON_FIELD, Sample, meta, with_fields
 from nearid_data.splits.assign import assign_splits
 from nearid_data.strict import SafeName
 
@@ -60,6 +60,9 @@ class SplitsStage(Stage):
             return frozenset(name for name, share in self.config.fractions.items() if share > 0)
         sizes = self.config.sizes or {}
         return frozenset(name for name, size in sizes.items() if size > 0) | {self.config.remainder}
+
+    def reads(self) -> frozenset[str]:
+        return frozenset({JSON_FIELD})  # a split is decided from metadata; pixels pass on unread
 
     def process(self, samples: Sequence[Sample]) -> Iterable[Outcome]:
         for sample in samples:

@@ -187,3 +187,66 @@ def test_a_change_in_the_first_stage_rebuilds_every_later_one(tmp_path: Path) ->
         assert old is not None and new is not None and old.fingerprint != new.fingerprint, stage
         assert new.units_skipped == 0, stage
     assert verify(tmp_path).problems == []
+
+
+def _build_splits_watching_reads(out: Path, monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """Build the splits stage alone; the stages whose shards it read by range, and whether it
+    rebuilt a patch, as a set of names."""
+    from nearid_data.engine import catalog, storage
+
+    read: set[str] = set()
+    read_range, apply_patch = storage.read_range, catalog.apply_patch
+
+    def spying_read(where: Path, ranges: list[tuple[int, int]]) -> list[bytes]:
+        read.add(where.parent.name)
+        return read_range(where, ranges)
+
+    def spying_apply(*args: Any) -> bytes:
+        read.add("patch rebuilt")
+        return apply_patch(*args)
+
+    monkeypatch.setattr(storage, "read_range", spying_read)
+    monkeypatch.setattr(catalog, "apply_patch", spying_apply)
+    build(tiny_pipeline(), out=out, stage="splits", only=True)
+    monkeypatch.undo()
+    return read
+
+
+def test_a_stage_reading_only_json_passes_pixels_on_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build(tiny_pipeline(), out=tmp_path, stage="distractors")
+    assert _build_splits_watching_reads(tmp_path, monkeypatch) == set()
+    upstream = {r.key: r for r in Catalog(tmp_path / "distractors").rows}
+    rows = Catalog(tmp_path / "splits").rows
+    assert rows
+    for row in rows:
+        before = upstream[row.key]
+        assert row.fields.keys() == before.fields.keys() == row.sizes.keys()
+        assert {n: d for n, d in row.fields.items() if n != JSON_FIELD} == {
+            n: d for n, d in before.fields.items() if n != JSON_FIELD
+        }
+        assert row.bytes == sum(row.sizes.values())
+        assert row.inherited == {
+            n: before.inherited.get(n, "distractors") for n in row.fields if n != JSON_FIELD
+        }
+    build(tiny_pipeline(), out=tmp_path)
+    assert verify(tmp_path).problems == []
+
+
+def test_upstream_rows_without_sizes_are_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows written before field sizes were recorded: the stage reads every field, so that
+    whatever it passes on is accounted for, and writes rows with sizes."""
+    build(tiny_pipeline(), out=tmp_path, stage="distractors")
+    stage_dir = tmp_path / "distractors"
+    for path in stage_dir.glob(f"*{MANIFEST_SUFFIX}"):
+        manifest = read_manifest(path)
+        rows = [row.model_copy(update={"sizes": {}}) for row in manifest.rows]
+        write_model(path, manifest.model_copy(update={"rows": rows}))
+    assert "patch rebuilt" in _build_splits_watching_reads(tmp_path, monkeypatch)
+    for row in Catalog(tmp_path / "splits").rows:
+        assert row.sizes.keys() == row.fields.keys() and row.bytes == sum(row.sizes.values())
+    build(tiny_pipeline(), out=tmp_path)
+    assert verify(tmp_path).problems == []
