@@ -48,7 +48,9 @@ def make_patch(base: bytes, data: bytes) -> tuple[Box, bytes] | None:
         box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
     x0, y0, x1, y1 = box
     region = encode_png(np.ascontiguousarray(pixels[y0:y1, x0:x1]))
-    if len(region) >= len(data) or apply_patch(base, region, box) != data:
+    # PNG is lossless, so the rebuilt pixels are ``pixels``: the rebuild gives ``data`` exactly
+    # when the encoder gives ``data`` for them (it does for the toolkit's own fields).
+    if len(region) >= len(data) or encode_png(pixels) != data:
         return None
     return box, region
 

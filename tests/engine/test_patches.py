@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from nearid_data import imageio
 from nearid_data.build import build
@@ -54,6 +56,15 @@ def test_masks_and_unchanged_fields_patch_too() -> None:
 )
 def test_fields_of_another_shape_are_stored_whole(other: np.ndarray) -> None:
     assert make_patch(encode_png(_photo(0)), encode_png(other)) is None
+
+
+def test_bytes_another_encoder_wrote_are_stored_whole() -> None:
+    """A patch rebuilds with the toolkit's encoder: a field it would not reproduce stays whole."""
+    painted = _photo(0)
+    painted[0:8, 0:8] = 0
+    buffer = io.BytesIO()
+    Image.fromarray(painted).save(buffer, format="PNG", compress_level=9)
+    assert make_patch(encode_png(_photo(0)), buffer.getvalue()) is None
 
 
 def test_a_change_spanning_the_image_is_stored_whole() -> None:
