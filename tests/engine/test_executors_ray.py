@@ -108,7 +108,6 @@ def test_a_unit_whose_actor_is_killed_runs_again_on_another(
         factory=partial(_stall_first_attempt, str(marks), pipeline.model_dump(mode="json")),
         build_dir=str(out),
         upstream=None,
-        device="cpu",
         fingerprint=stage_fingerprint(stage),
     )
     executor = RayExecutor(RayExecutorConfig(retries=1), workers=1)
@@ -158,7 +157,7 @@ def test_a_unit_failing_every_time_stops_the_build_naming_it(tmp_path: Path) -> 
 
 
 def test_actors_never_outnumber_what_the_cluster_holds(tmp_path: Path) -> None:
-    task = StageTask("ingest", tiny_pipeline().stage_factory(), str(tmp_path), None, "cpu", "f")
+    task = StageTask("ingest", tiny_pipeline().stage_factory(), str(tmp_path), None, "f")
     assert RayExecutor(workers=8)._fits(task) == 2  # the module's instance has 2 CPUs, 1 each
     stages = {"ingest": {"shard_size": 8, "resources": {"num_cpus": 3}}}
     with pytest.raises(
