@@ -2,9 +2,9 @@
 
 ``execute_unit`` rebuilds the stage from a picklable ``StageTask`` (once per worker process, so
 models load once), runs one unit and commits it: tar first (atomic), then its manifest, the
-completion marker. An executor only decides where that function runs: in this process, in a
-local worker processes, or on a Ray cluster, and which device each worker gets: the task names no
-device, the executor hands one to ``execute_unit``. The task carries a stage factory (a top-level function
+completion marker. An executor decides where that function runs (in this process, in local worker
+processes, or on a Ray cluster) and which device each worker gets: the task names no device, the
+executor hands one to ``execute_unit``. The task carries a stage factory (a top-level function
 and plain data) rather than a pipeline, so the engine depends on nothing that configures it.
 """
 
