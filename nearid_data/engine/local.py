@@ -68,7 +68,10 @@ class _Worker:
 
     def start(self, task: StageTask, unit: WorkUnit) -> None:
         self.unit = unit
-        self.conn.send((task, unit))
+        # A worker that died while idle fails here; its pipe then reads as ended, and ``result``
+        # reports the death against this unit.
+        with contextlib.suppress(OSError):
+            self.conn.send((task, unit))
 
     def result(self, task: StageTask) -> ShardManifest:
         """The running unit's manifest; raises its ``UnitFailed``, or one that says the worker
