@@ -31,7 +31,8 @@ def build(
 ) -> list[StageSummary]:
     """Run ``stage`` (a stage of the pipeline) or ``all`` of them; ``verify`` runs none (the CLI
     verifies after ``all`` and ``verify``). Holds the build directory's lock throughout. Units
-    run on the pipeline's executor with ``workers`` workers.
+    run on the pipeline's executor with ``workers`` workers; ``device`` is handed to the
+    executor alone, which decides the device each worker gets.
 
     Like make, a named stage first brings its upstream stages up to date (each skips what is
     already committed); ``only`` runs the named stage alone on the upstream as it is. ``force``
@@ -58,7 +59,7 @@ def build(
         try:
             for name in names:
                 rebuild = force and (stage == "all" or name == stage)
-                summary = _run_one(pipeline, name, out, executor, device=device, force=rebuild)
+                summary = _run_one(pipeline, name, out, executor, force=rebuild)
                 summaries.append(summary)
         finally:
             executor.close()
@@ -71,14 +72,15 @@ def _run_one(
     out: Location,
     executor: Executor,
     *,
-    device: str,
     force: bool,
 ) -> StageSummary:
     stage_dir = out / name
     created = [d for d in (stage_dir, *stage_dir.parents) if not d.exists()]
     before = None if force else read_summary(stage_dir)
     try:
-        instance = pipeline.build_stage(name, out, pipeline.upstream_of(name), device)
+        # Built for the requested device, which decides the resources a worker declares; each
+        # worker builds its own for the device the executor gives it.
+        instance = pipeline.build_stage(name, out, pipeline.upstream_of(name), executor.device)
         summary = run_stage(instance, pipeline.stage_factory(), executor, force=force)
     except BaseException:
         # A stage that failed before committing anything leaves no empty folder behind; committed

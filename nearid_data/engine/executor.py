@@ -2,8 +2,9 @@
 
 ``execute_unit`` rebuilds the stage from a picklable ``StageTask`` (once per worker process, so
 models load once), runs one unit and commits it: tar first (atomic), then its manifest, the
-completion marker. An executor only decides where that function runs: in this process, in a
-local process pool, or on a Ray cluster. The task carries a stage factory (a top-level function
+completion marker. An executor decides where that function runs (in this process, in local worker
+processes, or on a Ray cluster) and which device each worker gets: the task names no device, the
+executor hands one to ``execute_unit``. The task carries a stage factory (a top-level function
 and plain data) rather than a pipeline, so the engine depends on nothing that configures it.
 """
 
@@ -50,7 +51,6 @@ class StageTask:
     factory: StageFactory
     build_dir: str
     upstream: str | None
-    device: str
     fingerprint: str
     resources: Resources = field(default_factory=lambda: Resources())
     shared_sha256: str | None = None
@@ -76,13 +76,14 @@ class UnitFailed(Exception):
 _WORKER_STAGES: dict[tuple[str, str, str, str | None], Stage] = {}
 
 
-def worker_stage(task: StageTask) -> Stage:
-    """The stage for ``task`` in this process, built and set up once."""
+def worker_stage(task: StageTask, device: str) -> Stage:
+    """The stage for ``task`` on ``device`` (the one the executor gave this worker) in this
+    process, built and set up once."""
     # The build directory is part of the key: the same config built elsewhere reads other inputs.
-    cache_key = (task.fingerprint, task.build_dir, task.device, task.shared_sha256)
+    cache_key = (task.fingerprint, task.build_dir, device, task.shared_sha256)
     stage = _WORKER_STAGES.get(cache_key)
     if stage is None:
-        stage = task.factory(task.stage, location(task.build_dir), task.upstream, task.device)
+        stage = task.factory(task.stage, location(task.build_dir), task.upstream, device)
         if task.shared_sha256 is not None:
             stage_dir = location(task.build_dir) / task.stage
             stage.use_shared(read_shared(stage_dir, task.shared_sha256))
@@ -92,13 +93,17 @@ def worker_stage(task: StageTask) -> Stage:
     return stage
 
 
-def execute_unit(task: StageTask, unit: WorkUnit, ran_on: str | None = None) -> ShardManifest:
-    """Run and commit ``unit``; its manifest records ``ran_on`` (default: the task's device),
-    where the executor knows more, such as which GPU of which node."""
+def execute_unit(
+    task: StageTask, unit: WorkUnit, *, device: str, ran_on: str | None = None
+) -> ShardManifest:
+    """Run and commit ``unit`` with the stage built for ``device``, the device the executor gave
+    this worker; the manifest records ``ran_on`` (default: ``device``), where the executor knows
+    more, such as which GPU of which node."""
     try:
-        return _execute(task, unit, ran_on or task.device)
+        return _execute(task, unit, device, ran_on or device)
     except Exception as exc:
-        raise UnitFailed(task.stage, unit.name, _cause(task, unit, exc), unit_input(unit)) from exc
+        cause = _cause(task, unit, device, exc)
+        raise UnitFailed(task.stage, unit.name, cause, unit_input(unit)) from exc
 
 
 def unit_input(unit: WorkUnit) -> str | None:
@@ -107,10 +112,10 @@ def unit_input(unit: WorkUnit) -> str | None:
     return source if isinstance(source, str) else None
 
 
-def _cause(task: StageTask, unit: WorkUnit, exc: Exception) -> str:
+def _cause(task: StageTask, unit: WorkUnit, device: str, exc: Exception) -> str:
     """What made the unit fail: a corrupt input shard if there is one, else the exception."""
     try:
-        worker_stage(task).check_input(unit)
+        worker_stage(task, device).check_input(unit)
     except ShardError as corrupt:
         return f"{corrupt} (it made the stage fail with {type(exc).__name__}: {exc})"
     except Exception:  # the stage cannot even be rebuilt: the original error says why
@@ -118,8 +123,8 @@ def _cause(task: StageTask, unit: WorkUnit, exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _execute(task: StageTask, unit: WorkUnit, ran_on: str) -> ShardManifest:
-    stage = worker_stage(task)
+def _execute(task: StageTask, unit: WorkUnit, device: str, ran_on: str) -> ShardManifest:
+    stage = worker_stage(task, device)
     stage_dir = location(task.build_dir) / task.stage
     started = time.perf_counter()
     rows: list[SampleRow] = []
@@ -255,10 +260,12 @@ class ExecutorConfig(StrictModel):
 
 
 class Executor(ABC):
-    """Runs ``execute_unit(task, unit)`` for each unit; yields manifests in any order.
+    """Runs ``execute_unit`` for each unit; yields manifests in any order.
 
-    ``workers`` is how many units may run at once; ``device`` the build's device, which the
-    executor hands each worker (a worker may be given one GPU of several)."""
+    ``workers`` is how many units may run at once; ``device`` the device the build asked for
+    (``--device``). The executor alone decides which device each worker gets (one GPU of
+    several, or ``cpu`` for a stage whose worker takes no GPU) and passes it to ``execute_unit``;
+    the stage is built in the worker for that device."""
 
     Config: ClassVar[type[ExecutorConfig]] = ExecutorConfig
 
@@ -269,6 +276,14 @@ class Executor(ABC):
 
     @abstractmethod
     def map(self, task: StageTask, units: Sequence[WorkUnit]) -> Iterator[ShardManifest]: ...
+
+    def worker_device(self, task: StageTask) -> str:
+        """The device a worker of ``task``'s stage is given, before any choice among several GPUs:
+        the requested one when the stage's worker takes a GPU (``Resources.num_gpus``), else
+        ``cpu``, so a stage that reserves no GPU never loads a model onto one."""
+        if task.resources.num_gpus > 0 and self.device.startswith("cuda"):
+            return self.device
+        return "cpu"
 
     def close(self) -> None:
         """Release workers; an executor without any has nothing to do."""

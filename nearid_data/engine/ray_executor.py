@@ -1,7 +1,8 @@
 """The Ray executor: each stage's units run on a pool of Ray actors, locally or on a cluster.
 
 An actor is one worker process with the stage's declared resources reserved (``Stage.resources``,
-so a GPU stage's actor holds a GPU, which Ray exposes to it as ``cuda``). It builds and sets up
+so under ``--device cuda`` a GPU stage's actor holds a GPU, which Ray exposes to it as ``cuda``,
+and the actor is given ``cuda``; an actor of a stage that takes no GPU is given ``cpu``). It builds and sets up
 the stage on its first unit and keeps it, so models load once per actor. Units are handed out
 as actors free up, one in flight per actor, and manifests stream back as units finish. A unit
 that fails, or whose actor dies, is retried on another actor (a dead one is replaced) up to
@@ -47,10 +48,14 @@ class RayExecutorConfig(ExecutorConfig):
 
 
 class UnitRunner:
-    """The actor's body: runs units of one stage; the stage itself is cached per process."""
+    """The actor's body: runs units of one stage on the device the executor gave it; the stage
+    itself is cached per process."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
 
     def run(self, task: StageTask, unit: WorkUnit) -> ShardManifest:
-        return execute_unit(task, unit, ran_on=_placement(task.device))
+        return execute_unit(task, unit, device=self.device, ran_on=_placement(self.device))
 
 
 def _placement(device: str) -> str:
@@ -156,7 +161,7 @@ class RayExecutor(Executor):
         start would keep the units handed to it waiting."""
         available = self._ray().cluster_resources()
         needs = {"CPU": task.resources.num_cpus}
-        if self.device.startswith("cuda"):
+        if self.worker_device(task) != "cpu":
             needs["GPU"] = task.resources.num_gpus
         if task.resources.memory is not None:
             needs["memory"] = task.resources.memory
@@ -173,13 +178,14 @@ class RayExecutor(Executor):
         ray = self._ray()
         resources = task.resources
         options: dict[str, Any] = {"num_cpus": resources.num_cpus}
-        if self.device.startswith("cuda"):
+        device = self.worker_device(task)
+        if device != "cpu":
             options["num_gpus"] = resources.num_gpus
         if resources.memory is not None:
             options["memory"] = resources.memory
         if self._actor_class is None:
             self._actor_class = ray.remote(UnitRunner)
-        actor = self._actor_class.options(**options).remote()
+        actor = self._actor_class.options(**options).remote(device)
         self._actors.append(actor)
         return actor
 

@@ -75,7 +75,9 @@ def run_stage(
     stage: Stage, factory: StageFactory, executor: Executor, *, force: bool = False
 ) -> StageSummary:
     """Run ``stage``'s uncommitted units on ``executor``; its workers rebuild the stage with
-    ``factory``, which must build the same stage as ``stage``."""
+    ``factory``, which must build the same stage as ``stage``, for the device the executor gives
+    each of them. ``stage`` itself is built for the device the build asked for
+    (``executor.device``): it plans, declares the resources a worker needs and finalizes."""
     started = time.perf_counter()
     stage_dir = stage.ctx.stage_dir(stage.name)
     if force:
@@ -89,7 +91,6 @@ def run_stage(
         factory=factory,
         build_dir=str(stage.ctx.build_dir),
         upstream=stage.ctx.upstream,
-        device=stage.ctx.device,
         fingerprint=stage_fingerprint(stage),
         resources=stage.resources(),
     )
@@ -104,10 +105,16 @@ def run_stage(
     task = replace(task, shared_sha256=shared)
     for unit in todo:
         storage.delete(manifest_path(stage_dir, unit.name))
-    with tqdm(total=len(todo), desc=stage.name, unit="shard", disable=None, leave=False) as bar:
-        for manifest in executor.map(task, todo):
-            done[manifest.unit] = manifest
-            bar.update(1)
+    try:
+        with tqdm(total=len(todo), desc=stage.name, unit="shard", disable=None, leave=False) as bar:
+            for manifest in executor.map(task, todo):
+                done[manifest.unit] = manifest
+                bar.update(1)
+    except BaseException:
+        # A worker killed mid-unit leaves its temporary shard; the executor has ended every
+        # other writer by now, so the failed stage leaves only committed units behind.
+        storage.sweep_temporaries(stage_dir)
+        raise
     _remove_stale(stage_dir, {u.name for u in units})
     stage.finalize(stage.ctx.build_dir)
 
@@ -122,7 +129,7 @@ def run_stage(
         config=stage.config.model_dump(mode="json"),
         seed=stage.ctx.pipeline.seed,
         models=stage.describe(),
-        device=stage.ctx.device,
+        device=executor.device,
         devices=sorted({done[u.name].device for u in todo}),
         versions=package_versions(),
         wall_s=round(time.perf_counter() - started, 3),

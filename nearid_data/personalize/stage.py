@@ -35,7 +35,15 @@ from typing import Any, Literal
 from pydantic import Field
 
 from nearid_data.engine.atomic import dump_json
-from nearid_data.engine.stage import Kept, Outcome, Rejected, Stage, StageConfig, WorkUnit
+from nearid_data.engine.stage import (
+    Kept,
+    Outcome,
+    Rejected,
+    Resources,
+    Stage,
+    StageConfig,
+    WorkUnit,
+)
 from nearid_data.engine.storage import local_dir
 from nearid_data.errors import Rejection
 from nearid_data.export.materialise import materialise
@@ -93,6 +101,9 @@ class PersonalizeStage(Stage):
     Config = PersonalizeConfig
     config: PersonalizeConfig
     needs = frozenset({"image.png"})
+
+    def declared_resources(self) -> Resources:
+        return Resources.for_device(self.ctx.device)
 
     def plan(self) -> list[WorkUnit]:
         units = []

@@ -40,6 +40,7 @@ from nearid_data.engine.stage import (
     Kept,
     Outcome,
     Rejected,
+    Resources,
     Stage,
     StageConfig,
     StageContext,
@@ -135,6 +136,9 @@ class SynthesizeStage(Stage):
             resolve_backend(EMBEDDERS, config.embedder, where=f"stages.{self.name}.embedder")
         self.templates = self._templates()
         self.background_files = self._background_files()
+
+    def declared_resources(self) -> Resources:
+        return Resources.for_device(self.ctx.device)
 
     def _templates(self) -> list[str]:
         templates = self.config.prompts

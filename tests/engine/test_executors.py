@@ -35,7 +35,6 @@ def _task(
         factory=pipeline.stage_factory(),
         build_dir=str(out),
         upstream=stage.ctx.upstream,
-        device=device,
         fingerprint=fingerprint or stage_fingerprint(stage),
         resources=stage.resources(),
     )
@@ -45,11 +44,11 @@ def test_a_worker_rebuilds_the_stage_from_a_pickled_task(tmp_path: Path) -> None
     pipeline = tiny_pipeline()
     build(pipeline, out=tmp_path, stage="ingest")
     task = pickle.loads(pickle.dumps(_task(pipeline, "segment", tmp_path)))
-    stage = worker_stage(task)
+    stage = worker_stage(task, "cpu")
     assert stage.name == "segment" and stage.ctx.upstream == "ingest"
     assert stage.config == pipeline.stage_config("segment")
     assert stage_fingerprint(stage) == task.fingerprint
-    assert worker_stage(task) is stage  # built and set up once per worker
+    assert worker_stage(task, "cpu") is stage  # built and set up once per worker
 
 
 def test_manifests_record_the_device_each_unit_ran_on(tmp_path: Path) -> None:
@@ -94,20 +93,25 @@ def test_bad_resources_name_the_key() -> None:
         tiny_pipeline(stages=stages)
 
 
-def test_the_local_executor_runs_one_worker_per_gpu(
+def test_the_local_executor_gives_each_worker_its_device(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(local, "_cuda_device_count", lambda: 2)
-    pipeline = tiny_pipeline()
+    stages = {**TINY_DEMO["stages"], "distractors": {**TINY_DEMO["stages"]["distractors"],
+              "resources": {"num_gpus": 0.5}}}  # fmt: skip
+    pipeline = tiny_pipeline(stages=stages)
 
-    def workers(name: str, device: str) -> int:
+    def devices(name: str, device: str, workers: int = 4) -> list[str]:
         task = _task(pipeline, name, tmp_path, device, fingerprint="unbuilt")
-        return LocalExecutor(workers=4, device=device).workers_for(task)
+        return LocalExecutor(workers=workers, device=device).worker_devices(task)
 
-    assert workers("segment", "cuda") == 2
-    assert workers("ingest", "cuda") == 4
-    assert workers("segment", "cuda:1") == 1
-    assert workers("segment", "cpu") == 4
+    assert devices("segment", "cuda") == ["cuda:0", "cuda:1"]  # one worker per GPU
+    assert devices("segment", "cuda", workers=1) == ["cuda:0"]
+    assert devices("distractors", "cuda") == ["cuda:0", "cuda:0", "cuda:1", "cuda:1"]
+    assert devices("distractors", "cuda", workers=8) == devices("distractors", "cuda")
+    assert devices("segment", "cuda:1") == ["cuda:1"]
+    assert devices("ingest", "cuda") == ["cpu"] * 4  # takes no GPU, so gets none
+    assert devices("segment", "cpu") == ["cpu"] * 4
 
 
 def test_the_executor_section_is_validated() -> None:
@@ -180,4 +184,4 @@ def test_a_worker_refuses_an_artifact_other_than_the_recorded_one(tmp_path: Path
     write_shared(stage_dir, fingerprint, {})  # replaced after the runner recorded it
     task = replace(_task(pipeline, "galleries", tmp_path), shared_sha256=recorded)
     with pytest.raises(NearidError, match="changed since the stage started"):
-        worker_stage(task)
+        worker_stage(task, "cpu")

@@ -1,10 +1,16 @@
-"""The Ray executor on a local Ray instance (``ray.init(num_cpus=2)``, one per module): the same
-shard bytes as the local executor with any number of actors, resume across executors, retries
-after a killed actor or a failing unit."""
+"""The Ray executor on a local Ray instance (``ray.init(num_cpus=2, num_gpus=2)``, one per
+module): the same shard bytes as the local executor with any number of actors, the device each
+actor is given, resume across executors, retries after a killed actor or a failing unit, and a
+resume after the driver itself is killed."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +29,8 @@ from nearid_data.engine.runner import stage_fingerprint
 from nearid_data.engine.stage import Stage, WorkUnit
 from nearid_data.errors import NearidError
 from tests.build_helpers import ROOT, shard_bytes
-from tests.conftest import tiny_pipeline
+from tests.conftest import tiny_pipeline, write_pipeline
+from tests.engine.test_devices import STAGES, note_devices, units_ran_on
 
 ray = pytest.importorskip("ray")
 
@@ -31,8 +38,10 @@ ray = pytest.importorskip("ray")
 @pytest.fixture(scope="module", autouse=True)
 def ray_instance() -> Iterator[None]:
     # Workers import the stage factories of this module, so they need the repository on the path.
+    # The two GPUs are Ray's to hand out only: the tiny pipeline's backends use none.
     ray.init(
         num_cpus=2,
+        num_gpus=2,
         log_to_driver=False,
         include_dashboard=False,
         runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
@@ -60,6 +69,23 @@ def test_ray_builds_the_same_bytes_as_local(local_build: Path, tmp_path: Path, a
     here = f"cpu on {ray.util.get_node_ip_address()}"
     assert all(s.devices == [here] for s in summaries)  # what the units ran on
     assert shard_bytes(tmp_path) == shard_bytes(local_build)
+
+
+def test_each_actor_is_given_its_device(
+    local_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marks, out = tmp_path / "marks", tmp_path / "out"
+    note_devices(monkeypatch, marks)
+    summaries = build(_on({"name": "ray"}), out=out, stage=STAGES[-1], workers=2, device="cuda")
+    here = ray.util.get_node_ip_address()
+    for unit, (built, recorded) in units_ran_on(out, marks).items():
+        if unit.startswith("ingest."):  # takes no GPU: its actor holds none and is given cpu
+            assert (built, recorded) == ("cpu", f"cpu on {here}")
+        else:  # holds one GPU, which it sees as cuda; the manifest names which
+            assert built == "cuda" and recorded in {f"cuda:0 on {here}", f"cuda:1 on {here}"}
+    assert all(s.device == "cuda" for s in summaries)
+    wanted = {k: v for k, v in shard_bytes(local_build).items() if k.split("/")[0] in STAGES}
+    assert shard_bytes(out) == wanted
 
 
 def test_a_build_started_on_one_executor_resumes_on_the_other(
@@ -108,7 +134,6 @@ def test_a_unit_whose_actor_is_killed_runs_again_on_another(
         factory=partial(_stall_first_attempt, str(marks), pipeline.model_dump(mode="json")),
         build_dir=str(out),
         upstream=None,
-        device="cpu",
         fingerprint=stage_fingerprint(stage),
     )
     executor = RayExecutor(RayExecutorConfig(retries=1), workers=1)
@@ -158,7 +183,7 @@ def test_a_unit_failing_every_time_stops_the_build_naming_it(tmp_path: Path) -> 
 
 
 def test_actors_never_outnumber_what_the_cluster_holds(tmp_path: Path) -> None:
-    task = StageTask("ingest", tiny_pipeline().stage_factory(), str(tmp_path), None, "cpu", "f")
+    task = StageTask("ingest", tiny_pipeline().stage_factory(), str(tmp_path), None, "f")
     assert RayExecutor(workers=8)._fits(task) == 2  # the module's instance has 2 CPUs, 1 each
     stages = {"ingest": {"shard_size": 8, "resources": {"num_cpus": 3}}}
     with pytest.raises(
@@ -168,3 +193,82 @@ def test_actors_never_outnumber_what_the_cluster_holds(tmp_path: Path) -> None:
         build(_on({"name": "ray"}, stages=stages), out=tmp_path, workers=2)
     with pytest.raises(NearidError, match="use --device cuda"):
         RayExecutor(device="cuda:1")
+
+
+def _hold(marks: str, victim: str, pipeline: dict[str, Any], *args: Any) -> Stage:
+    """The pipeline's stage, except that segment's unit ``victim`` holds its actor without
+    writing anything until the test is done with it (a file ``release``), then ends the actor."""
+    stage = build_pipeline_stage(pipeline, *args)
+    run = stage.run
+
+    def holding_run(unit: WorkUnit) -> Any:
+        if stage.name == "segment" and unit.name == victim:
+            (Path(marks) / "held").write_text("")
+            deadline = time.monotonic() + 60
+            while not (Path(marks) / "release").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os._exit(1)  # cut off: the unit never commits
+        return run(unit)
+
+    stage.run = holding_run  # type: ignore[method-assign]
+    return stage
+
+
+# A CLI build whose workers build the stages with ``_hold``.
+_DRIVER = """
+import sys
+from functools import partial
+from nearid_data.cli import main
+from nearid_data.config import PipelineConfig
+from tests.engine.test_executors_ray import _hold
+
+PipelineConfig.stage_factory = lambda self: partial(
+    _hold, sys.argv[1], "shard-00000", self.model_dump(mode="json")
+)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_a_driver_killed_mid_stage_resumes_on_ray_and_locally(
+    local_build: Path, tmp_path: Path
+) -> None:
+    pipeline, out, marks = write_pipeline(tmp_path / "p.yaml"), tmp_path / "out", tmp_path / "marks"
+    marks.mkdir()
+    args = ["build", "--pipeline", str(pipeline), "--out", str(out), "--stage", "segment"]
+    # The driver starts a Ray instance of its own (not the module's), whose workers import this
+    # module; a session of its own, so whatever it started can be ended with it.
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["PYTHONPATH"] = str(ROOT)
+    driver = subprocess.Popen(
+        [sys.executable, "-c", _DRIVER, str(marks), *args, "--executor", "ray", "--workers", "2"],
+        cwd=ROOT, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    segment = out / "segment"
+    try:
+        # Killed once the held unit runs and the stage's other units are committed.
+        deadline = time.monotonic() + 60
+        while not ((marks / "held").exists() and len(list(segment.glob("*.manifest.json"))) == 2):
+            assert driver.poll() is None and time.monotonic() < deadline, (
+                "the build never got there"
+            )
+            time.sleep(0.05)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    finally:
+        (marks / "release").write_text("")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)
+    assert read_summary(segment) is None and not manifest_path(segment, "shard-00000").exists()
+    shutil.copytree(out, tmp_path / "copy")
+    wanted = {k: v for k, v in shard_bytes(local_build).items() if k.split("/")[0] in STAGES[:2]}
+
+    # Resumed on Ray (a fresh instance), then the copy locally: each runs the held unit alone.
+    subprocess.run([sys.executable, "-m", "nearid_data", *args, "--executor", "ray"],
+                   cwd=ROOT, env=env, check=True, capture_output=True)  # fmt: skip
+    on_ray = read_summary(segment)
+    assert on_ray is not None and (on_ray.units_run, on_ray.units_skipped) == (1, 2)
+    assert shard_bytes(out) == wanted
+    _, locally = build(tiny_pipeline(), out=tmp_path / "copy", stage="segment")
+    assert (locally.units_run, locally.units_skipped) == (1, 2)
+    assert shard_bytes(tmp_path / "copy") == wanted

@@ -12,14 +12,16 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from nearid_data.build import build
-from nearid_data.config import PipelineConfig
-from nearid_data.engine.atomic import sweep_temporaries, temp_path_for
+from nearid_data.config import PipelineConfig, build_pipeline_stage
+from nearid_data.engine.atomic import TMP_MARK, sweep_temporaries, temp_path_for
 from nearid_data.engine.catalog import Catalog
 from nearid_data.engine.executor import UnitFailed
 from nearid_data.engine.lock import BuildLocked, build_lock
@@ -32,6 +34,7 @@ from nearid_data.engine.manifest import (
     tar_path,
     write_model,
 )
+from nearid_data.engine.stage import Stage, WorkUnit
 from nearid_data.engine.tario import ShardError, ShardWriter
 from nearid_data.errors import NearidError
 from nearid_data.verify import verify
@@ -266,6 +269,66 @@ def test_kill_at_random_points_with_two_workers_then_resume(tmp_path: Path) -> N
     cli(*command[3:])
     assert shard_bytes(out) == shard_bytes(reference)
     assert not list(out.rglob("*.tmp-*"))
+
+
+def _killed_on(
+    marks: str, victim: str, coordinator: int, pipeline: dict[str, Any], *args: Any
+) -> Stage:
+    """The pipeline's stage, except that unit ``victim`` of segment kills its own worker process
+    (as the OS does when memory runs out) midway through its first attempt."""
+    stage = build_pipeline_stage(pipeline, *args)
+    run = stage.run
+
+    def killing_run(unit: WorkUnit) -> Iterator[Any]:
+        mark = Path(marks) / "killed"
+        victim_here = stage.name == "segment" and unit.name == victim
+        for count, outcome in enumerate(run(unit)):
+            if victim_here and count == 2 and not mark.exists() and os.getpid() != coordinator:
+                mark.write_text(str(os.getpid()))
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield outcome
+
+    stage.run = killing_run  # type: ignore[method-assign]
+    return stage
+
+
+def test_a_worker_killed_by_the_os_fails_its_unit_and_the_rerun_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference, out, marks = tmp_path / "reference", tmp_path / "out", tmp_path / "marks"
+    build(tiny_pipeline(), out=reference, stage="segment")
+    build(tiny_pipeline(), out=out, stage="ingest")
+    marks.mkdir()
+    monkeypatch.setattr(
+        PipelineConfig,
+        "stage_factory",
+        lambda self: partial(
+            _killed_on, str(marks), "shard-00001", os.getpid(), self.model_dump(mode="json")
+        ),
+    )
+    with pytest.raises(UnitFailed) as error:
+        build(tiny_pipeline(), out=out, stage="segment", workers=2)
+    assert (marks / "killed").exists()
+    assert str(error.value).startswith(
+        "stage 'segment', unit 'shard-00001', input 'shard-00001': its worker process died "
+        "(killed by SIGKILL: killed, or out of memory) while running it"
+    )
+    # Nothing half-written: no temporary, no shard or manifest of the killed unit, no summary;
+    # what is there is committed whole.
+    segment = out / "segment"
+    assert not list(out.rglob(f"*{TMP_MARK}*")) and read_summary(segment) is None
+    assert not tar_path(segment, "shard-00001").exists()
+    assert not manifest_path(segment, "shard-00001").exists()
+    committed = sorted(p.name for p in segment.glob("*.tar"))
+    assert {
+        p.name.removesuffix(".manifest.json") + ".tar" for p in segment.glob("*.manifest.json")
+    } == set(committed)
+    expected = shard_bytes(reference)
+    assert all((segment / name).read_bytes() == expected[f"segment/{name}"] for name in committed)
+
+    _, rerun = build(tiny_pipeline(), out=out, stage="segment", workers=2)  # no kill this time
+    assert rerun.units_run == 3 - len(committed) and rerun.units_skipped == len(committed)
+    assert shard_bytes(out) == expected
 
 
 # -- nothing is a silent success (point 4) -------------------------------------------------------
