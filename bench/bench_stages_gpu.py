@@ -8,7 +8,12 @@ distractors >= 0.9). Stage time is the sum of the units' own wall time on a seco
 (model loading excluded, as for the bare calls, which get one warm-up batch).
 
     python bench/bench_stages_gpu.py                 # CUDA machine
+    python bench/bench_stages_gpu.py --executor ray  # the same stages on one Ray GPU actor
     python bench/bench_stages_gpu.py --smoke         # CPU, tiny models: checks the harness
+
+With ``--executor ray`` a local Ray instance is started with the machine's GPUs and the
+distractors stage's units run on one Ray actor that takes one GPU (segment stays local); the table
+gives each stage's whole wall time (actor start and model loading included) beside the units' own.
 """
 
 from __future__ import annotations
@@ -40,9 +45,10 @@ from nearid_data.segment.boxes import select_box  # noqa: E402
 from nearid_data.segment.registry import DETECTORS, SEGMENTERS  # noqa: E402
 
 
-def pipeline(models: dict[str, Path], args: argparse.Namespace) -> PipelineConfig:
+def pipeline(models: dict[str, Path], args: argparse.Namespace, executor: str) -> PipelineConfig:
     return PipelineConfig.from_dict({
         "name": "bench-stages",
+        "executor": {"name": executor},
         "source": {"name": "demo", "n_identities": args.identities, "views": 3,
                    "image_size": 256 if args.smoke else 1024},
         "stages": {
@@ -103,7 +109,7 @@ def bare_segment(config: PipelineConfig, build_dir: Path, device: str) -> float:
 
 def bare_distractors(config: PipelineConfig, build_dir: Path, device: str) -> float:
     spec = config.stage_config("distractors").generators[0]  # type: ignore[attr-defined]
-    generator = build_backend(GENERATORS, spec, where="generator", device=device)
+    generator = build_backend(GENERATORS, spec.backend(), where="generator", device=device)
     catalog = Catalog(build_dir / "segment")
     requests = []
     for index, row in enumerate(catalog.rows):
@@ -117,14 +123,29 @@ def bare_distractors(config: PipelineConfig, build_dir: Path, device: str) -> fl
     return timed_batches(generator.generate, requests, 8, device)
 
 
+def start_ray(device: str) -> None:
+    """A local Ray instance with this machine's GPUs; workers import the checkout."""
+    import os
+
+    import ray
+    import torch
+
+    gpus = torch.cuda.device_count() if device == "cuda" else 0
+    ray.init(num_cpus=os.cpu_count(), num_gpus=gpus, log_to_driver=False,
+             include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny models and images")
     parser.add_argument("--identities", type=int, default=32, help="demo identities, 3 views each")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--executor", choices=("local", "ray"), default="local")
     args = parser.parse_args()
     quiet_libraries()
     device = pick_device(args.smoke)
+    if args.executor == "ray":
+        start_ray(device)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_stages_") as tmp:
         work = Path(tmp)
@@ -134,24 +155,33 @@ def main() -> None:
             "sd": bench_distractors_gpu.save_pipeline("sd", work / "sd", smoke=args.smoke,
                                                       vae_upcast=False),
         }  # fmt: skip
-        config = pipeline(models, args)
+        configs = {
+            "segment": pipeline(models, args, "local"),
+            "distractors": pipeline(models, args, args.executor),
+        }
         out = work / "build"
-        build(config, out=out, stage="ingest")
+        build(configs["segment"], out=out, stage="ingest")
         for stage, bare in (("segment", bare_segment), ("distractors", bare_distractors)):
+            config = configs[stage]
             build(config, out=out, stage=stage, device=device)
             build(config, out=out, stage=stage, device=device, force=True)  # warm run
             seconds, count = stage_seconds(out, stage)
             bare_seconds = bare(config, out, device)
+            summary = read_summary(out / stage)
+            assert summary is not None
             rows.append({
-                "stage": stage, "images": count,
+                "stage": stage, "executor": config.executor["name"], "images": count,
+                "stage_wall_s": summary.wall_s, "devices": summary.devices,
                 "stage_images_per_s": round(count / seconds, 3),
                 "bare_images_per_s": round(count / bare_seconds, 3),
                 "ratio": round(bare_seconds / seconds, 3),
             })  # fmt: skip
     table = "\n".join(
-        ["| stage | images | stage images/s | bare images/s | stage / bare |", "|---|---|---|---|---|"]
-        + [f"| {r['stage']} | {r['images']} | {r['stage_images_per_s']} | "
-           f"{r['bare_images_per_s']} | {r['ratio']:.0%} |" for r in rows]
+        ["| stage | executor | images | stage images/s | bare images/s | stage / bare "
+         "| stage wall s | ran on |", "|---|---|---|---|---|---|---|---|"]
+        + [f"| {r['stage']} | {r['executor']} | {r['images']} | {r['stage_images_per_s']} | "
+           f"{r['bare_images_per_s']} | {r['ratio']:.0%} | {r['stage_wall_s']} | "
+           f"{', '.join(r['devices'])} |" for r in rows]
     )  # fmt: skip
     emit("stages_gpu", device, args.smoke, rows, table, args.out)
 
