@@ -241,22 +241,43 @@ def inside_root(root: Location, path: str | PurePath, *, follow_symlinks: bool) 
 
 
 class FileIndex:
-    """Whether ``root/path`` is a file, asked for many paths (a mask beside each image): on an
-    object store from one listing of ``root``, as a request per path would cost a round trip
-    each; locally from the file system, which answers through links as reads do."""
+    """What lies below ``root``, asked for many paths (a mask beside each image, the files of
+    each identity folder): on an object store from one listing of ``root``, as a request per path
+    would cost a round trip each; locally from the file system, which answers through links as
+    reads do. Paths are relative to ``root``, ``/``-separated."""
 
     def __init__(self, root: Location) -> None:
         self.root = root
 
     @cached_property
-    def _listed(self) -> frozenset[str]:
+    def _tree(self) -> dict[str, tuple[set[str], set[str]]]:
+        """Folder -> (names of its subfolders, names of its files), from one listing."""
         assert isinstance(self.root, ObjectPath)
-        return frozenset(storage.relative(p, self.root) for p in storage.list_files(self.root))
+        tree: dict[str, tuple[set[str], set[str]]] = {}
+        for found in storage.list_files(self.root):
+            parts = storage.relative(found, self.root).split("/")
+            for depth, name in enumerate(parts):
+                folders, files = tree.setdefault("/".join(parts[:depth]), (set(), set()))
+                (files if depth == len(parts) - 1 else folders).add(name)
+        return tree
 
     def is_file(self, path: str | PurePath) -> bool:
         if isinstance(self.root, Path):
             return (self.root / path).is_file()
-        return PurePosixPath(path).as_posix() in self._listed
+        relative = PurePosixPath(path)
+        return relative.name in self._in(relative.parent)[1]
+
+    def entries(self, folder: str) -> tuple[list[str], list[str]]:
+        """The names of the folders and of the files directly in ``root/folder``, sorted."""
+        if isinstance(self.root, Path):
+            here = storage.children(self.root / folder)
+            return [p.name for p in here if p.is_dir()], [p.name for p in here if p.is_file()]
+        folders, files = self._in(PurePosixPath(folder))
+        return sorted(folders), sorted(files)
+
+    def _in(self, folder: PurePosixPath) -> tuple[set[str], set[str]]:
+        key = folder.as_posix()
+        return self._tree.get("" if key == "." else key, (set(), set()))
 
 
 # --- images and masks --------------------------------------------------------------------------

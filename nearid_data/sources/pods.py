@@ -131,28 +131,26 @@ class PodsSource(DatasetSource):
 
     def _folder_entries(self) -> list[tuple[str, dict[str, Any]]]:
         tags = test_tags(self.annotation(ANNOTATIONS))
-        masks = FileIndex(self.root)
+        listing = FileIndex(self.root)
         entries = []
         for split in self.config.splits:
             folder = self.root / split
             if not folder.is_dir():
                 raise NearidError(f"pods: split folder {folder} is missing")
-            for class_dir in [p for p in storage.children(folder) if _visible_dir(p)]:
-                files = [
-                    p
-                    for p in storage.children(class_dir)
-                    if p.is_file() and not p.name.startswith(".")
-                ]
-                for path in sorted(files, key=lambda p: natural_key(p.name)):
-                    relative = f"{split}/{class_dir.name}/{path.name}"
-                    ref: dict[str, Any] = {"path": relative, "pods_split": split}
-                    tag = tags.get((class_dir.name, split, PurePosixPath(path.name).stem))
+            for instance in _visible(listing.entries(split)[0]):
+                files = _visible(listing.entries(f"{split}/{instance}")[1])
+                for name in sorted(files, key=natural_key):
+                    ref: dict[str, Any] = {
+                        "path": f"{split}/{instance}/{name}",
+                        "pods_split": split,
+                    }
+                    tag = tags.get((instance, split, PurePosixPath(name).stem))
                     if tag:
                         ref["test_split"] = tag
-                    mask = mask_of(masks, split, class_dir.name, path.name)
+                    mask = mask_of(listing, split, instance, name)
                     if mask is not None:
                         ref["mask"] = mask
-                    entries.append((class_dir.name, ref))
+                    entries.append((instance, ref))
         if tags and not any("test_split" in ref for _, ref in entries):
             log.warning("pods_image_annos.json matched none of the listed images: no test_split")
         return entries
@@ -205,8 +203,8 @@ def test_tags(path: Location) -> dict[tuple[str, str, str], str]:
     return tags
 
 
-def _visible_dir(path: Location) -> bool:
-    return path.is_dir() and not path.name.startswith(".")
+def _visible(names: list[str]) -> list[str]:
+    return [name for name in names if not name.startswith(".")]
 
 
 def natural_key(name: str) -> list[Any]:

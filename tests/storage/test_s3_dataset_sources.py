@@ -13,6 +13,7 @@ import pytest
 from nearid_data.engine.storage import ObjectPath, filesystem
 from nearid_data.errors import NearidError
 from nearid_data.sources.checksums import write_manifest
+from nearid_data.sources.formats import FileIndex
 from tests.history_layouts import write_flickr, write_pog, write_ser
 from tests.source_fixtures import (
     ingest,
@@ -112,3 +113,17 @@ def test_reads_on_s3_stay_inside_the_root(bucket: str, tmp_path: Path) -> None:
     assert [(row.reason, row.detail) for row in climbed] == [
         ("outside_root", "../outside/0000_0.jpg points outside the source root")
     ]
+
+
+def test_a_file_index_on_s3_answers_as_its_local_copy_does(bucket: str, tmp_path: Path) -> None:
+    local = tmp_path / "tree"
+    for name in ("a.txt", "d/b.txt", "d/e/c.txt", "d/.hidden/x", "v1./f"):
+        (local / name).parent.mkdir(parents=True, exist_ok=True)
+        (local / name).write_text(name)
+    upload(local, f"{bucket}/tree")
+    here, there = FileIndex(local), FileIndex(ObjectPath.from_url(f"{bucket}/tree"))
+    for folder in ("", "d", "d/e", "v1.", "missing"):
+        assert there.entries(folder) == here.entries(folder), folder
+    for path in ("a.txt", "d", "d/b.txt", "d/e/c.txt", "v1./f", "f", "d/c.txt", "x/../a.txt"):
+        assert there.is_file(path) == here.is_file(path), path
+    assert there.entries("d") == ([".hidden", "e"], ["b.txt"])
