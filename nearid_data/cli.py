@@ -111,7 +111,9 @@ def parser() -> argparse.ArgumentParser:
     )
 
     inspect = commands.add_parser("inspect", help="counts, rejections and sizes of a build")
-    inspect.add_argument("directory", type=Path)
+    inspect.add_argument(
+        "directory", type=location, help="a build directory or one stage's directory"
+    )
 
     from nearid_data.evaluate import command as eval_command
 

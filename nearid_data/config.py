@@ -16,7 +16,7 @@ from pydantic import Field
 
 from nearid_data.engine.executor import ExecutorConfig, StageFactory
 from nearid_data.engine.stage import Stage, StageConfig, StageContext
-from nearid_data.engine.storage import Location
+from nearid_data.engine.storage import Location, location
 from nearid_data.errors import NearidError
 from nearid_data.sample import JSON_FIELD
 from nearid_data.sources.base import SourceConfig
@@ -81,7 +81,10 @@ class PipelineConfig(StrictModel):
         root = self.source.get("root")
         if not isinstance(root, str):
             return
-        out_resolved, root_resolved = out.resolve(), Path(root).resolve()
+        root_location = location(root)
+        if not isinstance(root_location, Path):  # a URL cannot overlap a local folder
+            return
+        out_resolved, root_resolved = out.resolve(), root_location.resolve()
         if out_resolved.is_relative_to(root_resolved) or root_resolved.is_relative_to(out_resolved):
             raise NearidError(
                 f"--out {str(out)!r} and source.root {root!r} overlap: the build directory must "

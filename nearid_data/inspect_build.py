@@ -1,14 +1,14 @@
-"""``inspect``: what a build holds, per stage: counts, rejections by reason, sizes, timings."""
+"""``inspect``: what a build holds, per stage: counts, rejections by reason, sizes, timings.
+Reads the stage summaries only, locally or at a URL (through the storage seam)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from nearid_data.engine.manifest import read_summary
+from nearid_data.engine.storage import Location
 from nearid_data.verify import stage_dirs
 
 
-def inspect_text(directory: Path) -> str:
+def inspect_text(directory: Location) -> str:
     lines = [
         f"{'stage':<12} {'in':>7} {'kept':>7} {'rejected':>8} {'shards':>6} {'MB':>9} {'wall s':>7}"
     ]

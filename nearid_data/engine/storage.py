@@ -245,9 +245,10 @@ def atomic_writer(where: Location) -> Iterator[IO[bytes]]:
         yield handle
     except BaseException:
         # An upload never committed leaves nothing under the name (s3fs aborts the multipart).
-        if hasattr(handle, "discard"):
-            handle.discard()
-        handle.close()
+        # close() would upload what is buffered (and fails on a discarded s3fs file, hiding the
+        # error being raised), so the handle is only marked closed.
+        handle.discard()
+        handle.closed = True
         raise
     handle.close()
 
@@ -357,17 +358,6 @@ def prune_empty_dirs(where: Location) -> None:
             directory.rmdir()
 
 
-def local_dir(where: Location, what: str) -> Path:
-    """``where`` when it is on a local disk; a clear error for what needs one (model training
-    checkpoints, caches written by other libraries) when the build directory is a URL."""
-    if isinstance(where, Path):
-        return where
-    raise NearidError(
-        f"{what} needs a local build directory, not {where}; build this pipeline with a local "
-        "--out (and copy the result to object storage afterwards)"
-    )
-
-
 def is_link(where: Location) -> bool:
     """Whether ``where`` is a symbolic link (object stores have none)."""
     return isinstance(where, Path) and where.is_symlink()
@@ -410,3 +400,12 @@ def local_copy(root: Location, files: list[str]) -> Iterator[Path]:
             target.parent.mkdir(parents=True, exist_ok=True)
             root.fs.get_file((root / name).path, str(target))
         yield Path(folder)
+
+
+@contextmanager
+def local_folder(where: Location) -> Iterator[Path]:
+    """``where`` itself when it is local, else a temporary download of everything below it (for
+    libraries that load a folder from disk), removed afterwards."""
+    files = [] if isinstance(where, Path) else [relative(p, where) for p in list_files(where)]
+    with local_copy(where, files) as folder:
+        yield folder

@@ -34,6 +34,7 @@ from nearid_data.errors import NearidError
 from nearid_data.evaluate.images import file_ref, image_files
 from nearid_data.evaluate.metrics import cosine_matrix, mean_ndcg, mrr, pr_auc, top_k_accuracy
 from nearid_data.evaluate.protocols import Context, Options, locate, markdown_table, percent
+from nearid_data.sources.formats import FileIndex
 from nearid_data.sources.pods import mask_of, natural_key, test_tags
 
 INFO = "pods_info.json"
@@ -124,7 +125,7 @@ def _images(root: Path, classes: list[str]) -> list[tuple[str, str, str]]:
 
 def _mask(root: Path, image_id: str) -> Path:
     split, name, file_name = image_id.split("/")
-    mask = mask_of(root, split, name, file_name)
+    mask = mask_of(FileIndex(root), split, name, file_name)
     if mask is None:
         raise NearidError(f"{root}: {image_id} has no mask in {split}_masks/{name}/ (--masked)")
     return root / mask

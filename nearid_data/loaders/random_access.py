@@ -12,9 +12,11 @@
 Item ``i`` is the ``i``-th view that has a positive (its identity has another view). The shard
 manifests beside the tars give every view's identity, and an identity's views are consecutive
 indexes, so the positive and the negative are found by index arithmetic, with a generator seeded
-by (seed, epoch, anchor key). Reads shards in place; needs a local export (download a Hub copy
-first, e.g. ``hf download OWNER/NAME --repo-type dataset --local-dir ...``). Needs torch, as wids
-does. Before wids opens a shard, its headers pass the engine's tar rules (as every reader's do), and
+by (seed, epoch, anchor key). Reads a local export's shards in place. ``wids`` needs shards on
+disk, so an index at an fsspec URL (``s3://bucket/build/export/train.wids.json``) is first copied
+with its split's shards and manifests to a local folder (``cache_dir``; see ``shard_cache``),
+and copied again only where a file changed; a Hub copy is downloaded first (``hf download
+OWNER/NAME --repo-type dataset --local-dir ...``). Needs torch, as wids does. Before wids opens a shard, its headers pass the engine's tar rules (as every reader's do), and
 a key listed twice in the split's manifests is an error, never a merge.
 """
 
@@ -28,8 +30,8 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from nearid_data.engine import storage
 from nearid_data.engine.manifest import MANIFEST_SUFFIX, read_manifest
-from nearid_data.engine.storage import is_url
 from nearid_data.engine.tario import (
     DEFAULT_RULES,
     ShardError,
@@ -38,6 +40,7 @@ from nearid_data.engine.tario import (
     index_shard,
 )
 from nearid_data.loaders.distributed import resolve_rank
+from nearid_data.loaders.shard_cache import local_split
 from nearid_data.loaders.tuples import (
     RANDOM,
     NearIDTuple,
@@ -62,15 +65,15 @@ class NearIDMapDataset(Dataset[NearIDTuple]):
         image_size: int | None = None,
         lru_size: int = 10,
         tar_rules: TarRules = DEFAULT_RULES,
+        cache_dir: str | Path | None = None,
     ) -> None:
         import wids
 
-        if is_url(str(index)):
-            raise ValueError(
-                f"{index}: random access reads shards in place and needs a local export; stream "
-                "an object-store export with NearIDStream(export_shards(URL, split)) or copy it"
-            )
-        self.index = Path(index)
+        where = storage.location(index)
+        if isinstance(where, Path):
+            self.index = where
+        else:  # wids reads files on disk: a copy of the split, refreshed where it changed
+            self.index = local_split(where, Path(cache_dir) if cache_dir is not None else None)
         self.generator, self.seed, self.epoch, self.image_size = generator, seed, epoch, image_size
         self.keys, self.runs = _views(self.index, tar_rules)
         self.samples = wids.ShardListDataset(

@@ -5,13 +5,17 @@ They live in ``class_images/<category>/`` in the personalize stage directory: ``
 ``materialise`` so a killed run never leaves a half set that a later one would take. A set whose
 record differs from what is asked for (another prompt, count, model) is regenerated. Workers of
 one machine take a file lock per category first, so one generates while the others wait and then
-read its set (two writers would sweep each other's staging directory).
+read its set (two writers would sweep each other's staging directory). For a stage directory at a
+URL the lock file is a local one named after the URL; workers on other machines may then generate
+the same (seeded) set again, and each file is uploaded whole.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from nearid_data.engine.atomic import dump_json
+from nearid_data.engine.storage import Location
 from nearid_data.export.materialise import materialise
 from nearid_data.imageio import decode_png, encode_png
 from nearid_data.personalize.text2image import TextToImage
@@ -30,7 +35,7 @@ RECORD = "class_images.json"
 
 def class_images(
     model: TextToImage,
-    directory: Path,
+    directory: Location,
     *,
     prompt: str,
     count: int,
@@ -50,7 +55,7 @@ def class_images(
         "model": model.describe(),
     }
     existing = directory / RECORD
-    with _locked(directory.parent / f"{directory.name}.lock"):
+    with _locked(_lock_path(directory)):
         if existing.exists() and json.loads(existing.read_bytes()) == json.loads(dump_json(record)):
             return _read(directory, count)
 
@@ -73,8 +78,15 @@ def class_images(
     return _read(directory, count)
 
 
-def _read(directory: Path, count: int) -> list[np.ndarray]:
+def _read(directory: Location, count: int) -> list[np.ndarray]:
     return [decode_png((directory / f"{i}.png").read_bytes()) for i in range(count)]
+
+
+def _lock_path(directory: Location) -> Path:
+    if isinstance(directory, Path):
+        return directory.parent / f"{directory.name}.lock"
+    digest = hashlib.sha256(str(directory).encode("utf-8")).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "nearid-locks" / f"{digest}.lock"
 
 
 @contextmanager

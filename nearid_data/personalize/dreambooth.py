@@ -13,8 +13,9 @@ accelerator memory (SD1.5 ~14 GB, SDXL ~42 GB) and a UNet-sized checkpoint.
 Determinism and resume: everything random in step ``s`` (which images, the latent sample, noise,
 timesteps) comes from a CPU generator seeded by ``(seed, s)``, and the LoRA init from ``(seed,
 "init")``. A checkpoint (trained weights, optimizer state, loss log) is written atomically every
-``checkpoint_every`` steps; training resumed from it continues exactly as an uninterrupted run, so
-the final adapter has the same bytes on CPU either way.
+``checkpoint_every`` steps, through the storage seam (a local file or one object at a URL);
+training resumed from it continues exactly as an uninterrupted run, so the final adapter has the
+same bytes on CPU either way.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nearid_data.engine.atomic import write_bytes_atomic
+from nearid_data.engine import storage
+from nearid_data.engine.storage import Location
 from nearid_data.personalize.text2image import Conditioning, TextToImage
 from nearid_data.seeding import derive_seed
 
@@ -103,7 +104,7 @@ def train_dreambooth(
     prior: Example | None,
     *,
     seed: int,
-    checkpoint: Path,
+    checkpoint: Location,
     fingerprint: str,
     on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
@@ -151,7 +152,7 @@ def train_dreambooth(
                 _save_checkpoint(checkpoint, fingerprint, done, trainable, optimizer, result)
         unet.eval()
         result.state = trainable.result()
-        checkpoint.unlink(missing_ok=True)
+        storage.delete(checkpoint)
         return result
     finally:
         trainable.restore()
@@ -296,7 +297,7 @@ def _step_loss(
 
 
 def _resume(
-    checkpoint: Path,
+    checkpoint: Location,
     fingerprint: str,
     trainable: _Trainable,
     optimizer: Any,
@@ -307,7 +308,7 @@ def _resume(
 
     if not checkpoint.exists():
         return 0
-    saved = torch.load(io.BytesIO(checkpoint.read_bytes()), weights_only=True)
+    saved = torch.load(io.BytesIO(storage.read_bytes(checkpoint)), weights_only=True)
     if saved.get("fingerprint") != fingerprint:
         return 0
     trainable.load(saved["weights"])
@@ -318,7 +319,7 @@ def _resume(
 
 
 def _save_checkpoint(
-    checkpoint: Path,
+    checkpoint: Location,
     fingerprint: str,
     step: int,
     trainable: _Trainable,
@@ -338,4 +339,4 @@ def _save_checkpoint(
         },
         buffer,
     )
-    write_bytes_atomic(checkpoint, buffer.getvalue())
+    storage.write_bytes(checkpoint, buffer.getvalue())

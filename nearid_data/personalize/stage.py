@@ -19,6 +19,11 @@ adapters/<identity>/training.json                      settings, seed, prompts, 
 class_images/<category>/<n>.png, class_images.json     shared prior-preservation images
 ```
 
+The stage directory may be a URL (``--out s3://...``): checkpoints are single objects written
+whole, adapters and class-image sets are written into a local temporary folder by diffusers and
+uploaded through the storage seam (``materialise``). An identity's files are complete once its
+unit's manifest exists; a killed unit runs again and rewrites them.
+
 Every view of the identity passes through with ``personalize`` added to its json (the adapter's
 path, prompts, weights sha256, final loss). An identity with fewer reference views than
 ``min_views`` is rejected (``too_few_views``); a non-finite loss stops it (``diverged``) without
@@ -44,7 +49,7 @@ from nearid_data.engine.stage import (
     StageConfig,
     WorkUnit,
 )
-from nearid_data.engine.storage import local_dir
+from nearid_data.engine.storage import Location
 from nearid_data.errors import Rejection
 from nearid_data.export.materialise import materialise
 from nearid_data.imageio import decode_png
@@ -160,9 +165,7 @@ class PersonalizeStage(Stage):
         words = subject_words(category)
         instance_prompt = config.instance_prompt.format(token=config.token, category=words)
         class_prompt = config.class_prompt.format(category=words)
-        stage_dir = local_dir(
-            self.ctx.stage_dir(self.name), "personalize (training checkpoints and adapters)"
-        )
+        stage_dir = self.ctx.stage_dir(self.name)
         images = [decode_png(sample["image.png"]) for sample in references]
         prior = None
         if config.prior_preservation:
@@ -234,8 +237,10 @@ class PersonalizeStage(Stage):
             method=config.method,
         )
 
-    def _save(self, directory: Path, state: dict[str, Any], training: dict[str, Any]) -> str:
+    def _save(self, directory: Location, state: dict[str, Any], training: dict[str, Any]) -> str:
         """Write the adapter and its training record as one directory; the weights' sha256."""
+        weights = WEIGHTS if self.config.method == "lora" else FULL_WEIGHTS
+        digest = hashlib.sha256()
 
         def write(root: Path) -> None:
             if self.config.method == "lora":
@@ -246,10 +251,10 @@ class PersonalizeStage(Stage):
                 self.model.unet.save_config(root / "unet")
                 save_file(state, str(root / FULL_WEIGHTS), metadata={"format": "pt"})
             (root / TRAINING).write_bytes(dump_json(training))
+            digest.update((root / weights).read_bytes())  # here, not read back from a URL
 
         materialise(directory, write)
-        weights = WEIGHTS if self.config.method == "lora" else FULL_WEIGHTS
-        return hashlib.sha256((directory / weights).read_bytes()).hexdigest()
+        return digest.hexdigest()
 
 
 def reference_views(samples: list[Sample]) -> list[Sample]:

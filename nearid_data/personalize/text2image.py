@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from nearid_data.backend import load_pretrained
+from nearid_data.engine import storage
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.optional import import_optional
 
@@ -151,19 +152,21 @@ class TextToImage:
         images = np.asarray(result.images, dtype=np.float32)
         return list(np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8))
 
-    def load_adapter(self, directory: Path, name: str) -> None:
-        """A LoRA (``pytorch_lora_weights.safetensors``) or a whole fine-tuned UNet (``unet/``)."""
+    def load_adapter(self, directory: Location, name: str) -> None:
+        """A LoRA (``pytorch_lora_weights.safetensors``) or a whole fine-tuned UNet (``unet/``);
+        one at a URL is downloaded to a temporary folder first (both load into memory)."""
         try:
-            if (directory / "unet").is_dir():
-                from diffusers import UNet2DConditionModel
+            with storage.local_folder(directory) as local:
+                if (local / "unet").is_dir():
+                    from diffusers import UNet2DConditionModel
 
-                self._base_unet = self.pipe.unet
-                unet = UNet2DConditionModel.from_pretrained(
-                    directory / "unet", torch_dtype=self.dtype
-                )
-                self.pipe.unet = unet.to(self.device)
-            else:
-                self.pipe.load_lora_weights(str(directory), adapter_name=name)
+                    self._base_unet = self.pipe.unet
+                    unet = UNet2DConditionModel.from_pretrained(
+                        local / "unet", torch_dtype=self.dtype
+                    )
+                    self.pipe.unet = unet.to(self.device)
+                else:
+                    self.pipe.load_lora_weights(str(local), adapter_name=name)
         except (OSError, ValueError) as exc:
             raise NearidError(f"adapter {directory} could not be loaded: {exc}") from exc
 

@@ -20,6 +20,7 @@ from nearid_data.engine.manifest import (
     read_manifest,
     read_summary,
 )
+from nearid_data.engine.storage import Location
 from nearid_data.verify import stage_dirs
 
 DISTRACTOR_PREFIX = "distractor_"
@@ -33,10 +34,10 @@ class SampleRef:
     sample (its shard may hold only some: the catalog of ``stage_dir`` joins the rest) and keys
     its cached thumbnails."""
 
-    tar: Path
+    tar: Location
     sha256: str
     key: str
-    stage_dir: Path
+    stage_dir: Location
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def _content(row: SampleRow) -> str:
 
 @dataclass(frozen=True)
 class _Stage:
-    directory: Path
+    directory: Location
     summary: StageSummary
     manifests: list[ShardManifest]
 
@@ -129,10 +130,11 @@ class _Stage:
         ]
 
 
-def collect(directory: Path, per_category: int = 4) -> BuildReport:
-    """The report of a build directory (or of one stage's directory)."""
+def collect(directory: Location, per_category: int = 4) -> BuildReport:
+    """The report of a build directory (or of one stage's directory), local or at a URL."""
     stages = [_read_stage(d) for d in stage_dirs(directory)]
-    report = BuildReport(title=directory.resolve().name)
+    named = directory.resolve() if isinstance(directory, Path) else directory
+    report = BuildReport(title=named.name)
     by_name = {stage.summary.stage: stage for stage in stages}
     view_qa: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)  # key -> generator -> qa
     for stage in stages:
@@ -166,7 +168,7 @@ def collect(directory: Path, per_category: int = 4) -> BuildReport:
     return report
 
 
-def _read_stage(stage_dir: Path) -> _Stage:
+def _read_stage(stage_dir: Location) -> _Stage:
     summary = read_summary(stage_dir)
     assert summary is not None, f"stage_dirs yields only stages with a summary: {stage_dir}"
     manifests = [read_manifest(manifest_path(stage_dir, e.unit)) for e in summary.shards]

@@ -1,5 +1,8 @@
 """``python -m nearid_data report DIR``: write the HTML report of a build.
 
+``DIR`` and ``--out`` may be URLs (``s3://bucket/builds/demo``): the manifests and samples are
+read, and the page and its thumbnail cache written, through the storage seam.
+
 The CLI builds its parser on every call, so this module imports only argparse-level things at
 the top; the report's modules (OpenCV, matplotlib) load when a report is written.
 """
@@ -8,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nearid_data.engine import storage
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 
 if TYPE_CHECKING:
@@ -21,9 +25,11 @@ log = logging.getLogger("nearid_data")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("directory", type=Path, help="a build directory or one stage's directory")
     parser.add_argument(
-        "--out", type=Path, help="HTML file to write (default: DIRECTORY/report.html)"
+        "directory", type=storage.location, help="a build directory or one stage's directory"
+    )
+    parser.add_argument(
+        "--out", type=storage.location, help="HTML file to write (default: DIRECTORY/report.html)"
     )
     parser.add_argument(
         "--per-category",
@@ -51,16 +57,17 @@ def run(args: argparse.Namespace) -> int:
     log.info(
         "wrote %s (%.1f MB; %d thumbnails drawn, the rest from %s)",
         out,
-        out.stat().st_size / 1e6,
+        (storage.size(out) or 0) / 1e6,
         thumbs.drawn,
         thumbs.cache_dir,
     )
     return 0
 
 
-def write_report(directory: Path, out: Path, per_category: int, thumb_size: int) -> Thumbnailer:
+def write_report(
+    directory: Location, out: Location, per_category: int, thumb_size: int
+) -> Thumbnailer:
     """Collect, draw and write the page; returns the thumbnailer (it counts what it drew)."""
-    from nearid_data.engine.atomic import atomic_writer
     from nearid_data.report.collect import collect
     from nearid_data.report.html import render
     from nearid_data.report.thumbs import CACHE_DIR, Thumbnailer
@@ -68,8 +75,7 @@ def write_report(directory: Path, out: Path, per_category: int, thumb_size: int)
     report = collect(directory, per_category)
     thumbs = Thumbnailer(directory / CACHE_DIR, thumb_size)
     page = render(report, thumbs, charts(report), str(directory))
-    with atomic_writer(out) as handle:
-        handle.write(page.encode("utf-8"))
+    storage.write_bytes(out, page.encode("utf-8"))
     return thumbs
 
 

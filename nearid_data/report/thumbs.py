@@ -1,20 +1,22 @@
 """Thumbnails for the report: JPEG bytes of a sample's images, drawn once and cached on disk.
 
 The cache (``<build>/.report-cache/``) is keyed by the sample's content (``SampleRef.sha256``),
-key, kind and size: a sample whose fields changed is redrawn, and a re-run reads the rest.
+key, kind and size: a sample whose fields changed is redrawn, and a re-run reads the rest. A build
+at a URL keeps its cache there too, each thumbnail one object.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import cv2
 import numpy as np
 
+from nearid_data.engine import storage
 from nearid_data.engine.atomic import temp_path_for
 from nearid_data.engine.catalog import Catalog
+from nearid_data.engine.storage import Location, ObjectPath
 from nearid_data.imageio import decode_mask_png, decode_png
 from nearid_data.report.collect import SampleRef
 from nearid_data.sample import Sample
@@ -33,11 +35,11 @@ _TINT_ALPHA = 0.45
 
 
 class Thumbnailer:
-    def __init__(self, cache_dir: Path, size: int) -> None:
+    def __init__(self, cache_dir: Location, size: int) -> None:
         self.cache_dir = cache_dir
         self.size = size
         self.drawn = 0  # thumbnails drawn rather than read from the cache
-        self._catalogs: dict[Path, Catalog] = {}
+        self._catalogs: dict[Location, Catalog] = {}
 
     def get(self, ref: SampleRef, kinds: Sequence[str]) -> dict[str, bytes]:
         """JPEG thumbnails of one sample, per kind: a field name (``image.png``,
@@ -59,7 +61,7 @@ class Thumbnailer:
         catalog = self._catalogs[ref.stage_dir]
         return catalog.fetch(catalog.by_key[ref.key])
 
-    def _path(self, ref: SampleRef, kind: str) -> Path:
+    def _path(self, ref: SampleRef, kind: str) -> Location:
         name = f"{ref.sha256[:16]}-{ref.key}-{kind.removesuffix('.png')}-{self.size}.jpg"
         return self.cache_dir / name
 
@@ -101,9 +103,12 @@ def _encode(rgb: np.ndarray) -> bytes:
     return buffer.tobytes()
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: Location, data: bytes) -> None:
     """Temporary name, then rename: a killed run leaves no half-written thumbnail. No fsync: a
-    cache lost to a crash is only redrawn."""
+    cache lost to a crash is only redrawn. On object stores: one upload, visible when complete."""
+    if isinstance(path, ObjectPath):
+        storage.write_bytes(path, data)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(path)
     tmp.write_bytes(data)

@@ -15,46 +15,41 @@ trust (``paths`` restricts it to, say, the annotation files)::
     from pathlib import Path
     from nearid_data.sources.checksums import write_manifest
     write_manifest(Path("data/CUB_200_2011"), Path("manifests/sources/cub.json"))
+
+The root and the manifest may be fsspec URLs (read through ``engine/storage.py``);
+:func:`write_manifest` writes from and to local folders.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from nearid_data.engine import storage
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_CHUNK = 1 << 20
 SHOWN_PROBLEMS = 10
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def check_files(root: Path, manifest: Path) -> list[str]:
+def check_files(root: Location, manifest: Location) -> list[str]:
     """Problems with the files under ``root`` that ``manifest`` lists (empty: all present and equal)."""
     problems = []
     for entry in _read_entries(manifest):
         path = root / entry["path"]
         if not path.is_file():
             problems.append(f"missing: {entry['path']}")
-        elif (size := path.stat().st_size) != entry["bytes"]:
+        elif (size := storage.size(path)) != entry["bytes"]:
             problems.append(f"size: {entry['path']} has {size} bytes, expected {entry['bytes']}")
-        elif sha256_of(path) != entry["sha256"]:
+        elif storage.file_sha256(path) != entry["sha256"]:
             problems.append(f"sha256: {entry['path']} differs from the manifest")
     return problems
 
 
-def require_files(root: Path, manifest: Path) -> None:
+def require_files(root: Location, manifest: Location) -> None:
     """Raise ``NearidError`` naming the first problems when ``check_files`` finds any."""
     problems = check_files(root, manifest)
     if problems:
@@ -80,7 +75,11 @@ def write_manifest(root: Path, out: Path, paths: Iterable[str] | None = None) ->
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
         )
     files = [
-        {"path": rel, "bytes": (root / rel).stat().st_size, "sha256": sha256_of(root / rel)}
+        {
+            "path": rel,
+            "bytes": (root / rel).stat().st_size,
+            "sha256": storage.file_sha256(root / rel),
+        }
         for rel in sorted(paths)
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -88,11 +87,12 @@ def write_manifest(root: Path, out: Path, paths: Iterable[str] | None = None) ->
     return len(files)
 
 
-def _read_entries(manifest: Path) -> list[dict]:
+def _read_entries(manifest: Location) -> list[dict]:
     try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
+        data = json.loads(storage.read_bytes(manifest).decode("utf-8"))
     except OSError as exc:
-        raise NearidError(f"cannot read source manifest {manifest}: {exc.strerror}") from None
+        reason = exc.strerror or exc
+        raise NearidError(f"cannot read source manifest {manifest}: {reason}") from None
     except json.JSONDecodeError as exc:
         raise NearidError(f"{manifest}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     files = data.get("files") if isinstance(data, dict) else None

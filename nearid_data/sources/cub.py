@@ -27,14 +27,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from functools import cached_property
+from pathlib import PurePosixPath
 from typing import ClassVar, Literal, TypeVar
 
+from nearid_data.engine import storage
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.sources.base import SourceItem, SourceRecord
 from nearid_data.sources.formats import (
     DatasetConfig,
     DatasetSource,
+    FileIndex,
     decode_record,
     number_views,
     parse_number,
@@ -69,7 +73,7 @@ class CubTables:
     classes: dict[int, str]  # class id -> name
 
 
-def read_cub(annotation: Callable[[str], Path]) -> CubTables:
+def read_cub(annotation: Callable[[str], Location]) -> CubTables:
     """The five annotation files (``annotation`` gives each file's path), checked against each
     other."""
     paths = _by_id(annotation("images.txt"), 2, lambda fields, where: fields[0])
@@ -104,7 +108,7 @@ def read_cub(annotation: Callable[[str], Path]) -> CubTables:
     return CubTables(paths, labels, is_train, boxes, classes)
 
 
-def _by_id(path: Path, n_fields: int, value: Callable[[list[str], str], T]) -> dict[int, T]:
+def _by_id(path: Location, n_fields: int, value: Callable[[list[str], str], T]) -> dict[int, T]:
     """id -> value(other fields, where) for each line; ids must be unique positive integers."""
     table: dict[int, T] = {}
     for number, fields in read_text_rows(path, n_fields):
@@ -125,8 +129,7 @@ class CubSource(DatasetSource):
         tables = read_cub(self.annotation)
         category_of = self._categories(tables.classes)
         wanted_split = {"train": True, "test": False}.get(self.config.split)
-        # A separate archive the config names: where it lies is the user's choice, not the root's.
-        segmentations = Path(self.config.segmentations) if self.config.segmentations else None
+        segmentations = FileIndex(self._segmentations) if self.config.segmentations else None
         entries = []
         for image_id in sorted(tables.paths):
             class_id = tables.labels[image_id]
@@ -144,7 +147,7 @@ class CubSource(DatasetSource):
             }
             if segmentations is not None:
                 mask = relative.with_suffix(".png")  # relative: moving the archive changes nothing
-                if (segmentations / mask).is_file():
+                if segmentations.is_file(mask):
                     ref["mask"] = mask.as_posix()
             entries.append((tables.classes[class_id], category_of[class_id], ref))
         return number_views(entries)
@@ -152,14 +155,18 @@ class CubSource(DatasetSource):
     def load(self, item: SourceItem) -> SourceRecord:
         x, y, width, height = item.ref["bbox_xywh"]
         mask_path = item.ref.get("mask")
-        mask_root = Path(self.config.segmentations or ".")
         return decode_record(
             self.read_file(item.ref["path"]),
             max_pixels=self.config.max_pixels,
-            mask=(self.read_file(mask_path, root=mask_root) if mask_path else None),
+            mask=(self.read_file(mask_path, root=self._segmentations) if mask_path else None),
             mask_threshold=SEGMENTATION_THRESHOLD,
             box=(x, y, x + width, y + height),
         )
+
+    @cached_property
+    def _segmentations(self) -> Location:
+        # A separate archive the config names: where it lies is the user's choice, not the root's.
+        return storage.location(self.config.segmentations or ".")
 
     def _categories(self, classes: dict[int, str]) -> dict[int, str]:
         """class id -> category for the kept classes."""

@@ -16,8 +16,9 @@ is the file name without ``.jpg``. ``aesthetic_score`` is the image's mean score
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.sources.formats import parse_number, read_csv, read_text_rows, require_columns
 from nearid_data.sources.histories import (
@@ -96,7 +97,7 @@ class FlickrAesSource(HistorySource):
         return Histories("FLICKR", items, dict(sorted(sequences.items())), styles, unused, notes)
 
 
-def _image_scores(path: Path, notes: list[str]) -> dict[str, float]:
+def _image_scores(path: Location, notes: list[str]) -> dict[str, float]:
     """item id -> mean aesthetic score; an absent file is noted, a malformed line is an error."""
     if not path.is_file():
         notes.append(f"no {path}: aesthetic scores are unknown")

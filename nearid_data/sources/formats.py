@@ -16,11 +16,16 @@ Conventions every adapter follows:
   :meth:`DatasetSource.annotation` (annotation files): only regular files inside the root, and no
   symbolic link that leads out of it unless ``follow_symlinks`` is set. Paths a config gives
   outside the root on purpose (``info:``, ``segmentations:``, ``extras:``) are the user's choice.
+- Every root and path a config gives may be a local folder or an fsspec URL
+  (``s3://bucket/cub``): files are read, listed and checked through the storage seam
+  (``engine/storage.py``), so an adapter builds the same items and bytes from either. Object
+  stores have no links, so there only ``..`` can leave a root.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -64,40 +69,29 @@ class DatasetSource(Source):
     label: ClassVar[str] = "dataset"
 
     @cached_property
-    def location(self) -> Location:
-        """The root as given: a local folder or, for adapters that list through the storage seam
-        (imagefolder), an fsspec URL."""
+    def root(self) -> Location:
+        """The root as given: a local folder or an fsspec URL."""
         return storage.location(self.config.root)
 
-    @cached_property
-    def root(self) -> Path:
-        """The root as a local folder, for adapters that need one."""
-        if isinstance(self.location, ObjectPath):
-            raise NearidError(
-                f"source {self.label!r} reads a local root, not {self.location}; copy the data "
-                "to a local folder (of the sources, imagefolder reads roots given as URLs)"
-            )
-        return self.location
-
     def items(self) -> list[SourceItem]:
-        if not self.location.is_dir():
-            raise NearidError(f"{self.label} root {str(self.location)!r} is not a directory")
+        if not self.root.is_dir():
+            raise NearidError(f"{self.label} root {str(self.root)!r} is not a directory")
         if self.config.manifest is not None:
-            require_files(self.root, Path(self.config.manifest))
+            require_files(self.root, storage.location(self.config.manifest))
         return self.list_items()
 
     def list_items(self) -> list[SourceItem]:
         raise NotImplementedError
 
-    def read_file(self, path: str | PurePath, *, root: Path | None = None) -> bytes:
+    def read_file(self, path: str | PurePath, *, root: Location | None = None) -> bytes:
         """The bytes of ``path`` (relative to ``root``, by default the source root)."""
         return read_inside(
-            self.location if root is None else root,
+            self.root if root is None else root,
             path,
             follow_symlinks=self.config.follow_symlinks,
         )
 
-    def annotation(self, *parts: str) -> Path:
+    def annotation(self, *parts: str) -> Location:
         """The annotation file ``root/parts...``, checked as :func:`annotation_path` does."""
         return annotation_path(
             self.root, PurePosixPath(*parts), follow_symlinks=self.config.follow_symlinks
@@ -139,20 +133,23 @@ def annotation_path(root: Location, path: str | PurePath, *, follow_symlinks: bo
     return full
 
 
-def require_file(path: Path) -> Path:
+def require_file(path: Location) -> Location:
     if not path.is_file():
         raise NearidError(f"annotation file {path} is missing")
     return path
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Location, *, encoding: str = "utf-8") -> str:
+    """The text of an annotation file, read whole through the storage seam."""
     try:
-        return require_file(path).read_text(encoding="utf-8")
+        return storage.read_bytes(require_file(path)).decode(encoding)
     except UnicodeDecodeError as exc:
         raise NearidError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise NearidError(f"cannot read annotation file {path}: {exc}") from None
 
 
-def read_text_rows(path: Path, n_fields: int) -> list[tuple[int, list[str]]]:
+def read_text_rows(path: Location, n_fields: int) -> list[tuple[int, list[str]]]:
     """(line number, fields) of a whitespace-separated file whose lines have ``n_fields``."""
     rows = []
     text = read_text(path)
@@ -178,30 +175,30 @@ def parse_number(value: str, kind: type[int] | type[float], where: str) -> Any:
     return number
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Location) -> Any:
     try:
         return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise NearidError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
 
 
-def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+def read_csv(path: Location) -> tuple[list[str], list[dict[str, str]]]:
     """The header and rows of a CSV file (a UTF-8 byte-order mark is ignored); a row with more
     or fewer fields than the header is an error naming its line."""
     rows = []
-    with require_file(path).open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        try:
-            for row in reader:
-                if None in row or None in row.values():
-                    raise NearidError(f"{path}:{reader.line_num}: not as many fields as the header")
-                rows.append(row)
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise NearidError(f"{path}:{reader.line_num}: {exc}") from None
-        return list(reader.fieldnames or []), rows
+    # newline="": the csv module reads line ends itself (quoted fields may hold them).
+    reader = csv.DictReader(io.StringIO(read_text(path, encoding="utf-8-sig"), newline=""))
+    try:
+        for row in reader:
+            if None in row or None in row.values():
+                raise NearidError(f"{path}:{reader.line_num}: not as many fields as the header")
+            rows.append(row)
+    except csv.Error as exc:
+        raise NearidError(f"{path}:{reader.line_num}: {exc}") from None
+    return list(reader.fieldnames or []), rows
 
 
-def require_columns(where: Path, present: Iterable[str], required: Iterable[str]) -> None:
+def require_columns(where: Location, present: Iterable[str], required: Iterable[str]) -> None:
     present = list(present)
     missing = [column for column in required if column not in present]
     if missing:
@@ -241,6 +238,46 @@ def inside_root(root: Location, path: str | PurePath, *, follow_symlinks: bool) 
                 "(set source.follow_symlinks: true to read it)",
             )
     return full
+
+
+class FileIndex:
+    """What lies below ``root``, asked for many paths (a mask beside each image, the files of
+    each identity folder): on an object store from one listing of ``root``, as a request per path
+    would cost a round trip each; locally from the file system, which answers through links as
+    reads do. Paths are relative to ``root``, ``/``-separated."""
+
+    def __init__(self, root: Location) -> None:
+        self.root = root
+
+    @cached_property
+    def _tree(self) -> dict[str, tuple[set[str], set[str]]]:
+        """Folder -> (names of its subfolders, names of its files), from one listing."""
+        assert isinstance(self.root, ObjectPath)
+        tree: dict[str, tuple[set[str], set[str]]] = {}
+        for found in storage.list_files(self.root):
+            parts = storage.relative(found, self.root).split("/")
+            for depth, name in enumerate(parts):
+                folders, files = tree.setdefault("/".join(parts[:depth]), (set(), set()))
+                (files if depth == len(parts) - 1 else folders).add(name)
+        return tree
+
+    def is_file(self, path: str | PurePath) -> bool:
+        if isinstance(self.root, Path):
+            return (self.root / path).is_file()
+        relative = PurePosixPath(path)
+        return relative.name in self._in(relative.parent)[1]
+
+    def entries(self, folder: str) -> tuple[list[str], list[str]]:
+        """The names of the folders and of the files directly in ``root/folder``, sorted."""
+        if isinstance(self.root, Path):
+            here = storage.children(self.root / folder)
+            return [p.name for p in here if p.is_dir()], [p.name for p in here if p.is_file()]
+        folders, files = self._in(PurePosixPath(folder))
+        return sorted(folders), sorted(files)
+
+    def _in(self, folder: PurePosixPath) -> tuple[set[str], set[str]]:
+        key = folder.as_posix()
+        return self._tree.get("" if key == "." else key, (set(), set()))
 
 
 # --- images and masks --------------------------------------------------------------------------

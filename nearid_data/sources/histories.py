@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Literal
 
+from nearid_data.engine import storage
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.sources.base import SourceItem, SourceRecord
 from nearid_data.sources.formats import (
@@ -102,17 +103,18 @@ class HistorySource(DatasetSource):
     def load(self, item: SourceItem) -> SourceRecord:
         return decode_record(self.read_file(item.ref["path"]), max_pixels=self.config.max_pixels)
 
-    def extras_file(self, name: str, notes: list[str], missing: str) -> Path | None:
+    def extras_file(self, name: str, notes: list[str], missing: str) -> Location | None:
         """The benchmark file ``name`` (in ``extras`` or the root), or None with ``missing`` noted."""
         # An ``extras`` folder the config names may lie anywhere: that is the user's choice.
-        path = Path(self.config.extras, name) if self.config.extras else self.annotation(name)
+        extras = self.config.extras
+        path = storage.location(extras) / name if extras else self.annotation(name)
         if path.is_file():
             return path
         notes.append(f"no {path}: {missing}")
         return None
 
 
-def text_table(path: Path | None, id_keys: tuple[str, ...], text_key: str) -> dict[str, str]:
+def text_table(path: Location | None, id_keys: tuple[str, ...], text_key: str) -> dict[str, str]:
     """id -> text from a JSON mapping (``{id: text}``) or a list of objects holding one of
     ``id_keys`` and ``text_key``; an entry of another shape is an error naming its position."""
     if path is None:
@@ -133,7 +135,7 @@ def text_table(path: Path | None, id_keys: tuple[str, ...], text_key: str) -> di
 
 
 def _entry(
-    path: Path, index: int, entry: Any, id_keys: tuple[str, ...], text_key: str
+    path: Location, index: int, entry: Any, id_keys: tuple[str, ...], text_key: str
 ) -> tuple[str, Any, str]:
     where = f"entry {index}"
     if not isinstance(entry, dict):

@@ -96,7 +96,7 @@ class ImageFolderSource(DatasetSource):
         )
         if not identities:
             raise NearidError(
-                f"imagefolder root {str(self.location)!r} has no identity folders: expected "
+                f"imagefolder root {str(self.root)!r} has no identity folders: expected "
                 f"{LAYOUT_PATTERNS[self.config.layout]} (layout: {self.config.layout}), "
                 "one folder per identity holding its images"
             )
@@ -126,7 +126,7 @@ class ImageFolderSource(DatasetSource):
         decoded = decode_image(self.read_file(path), max_pixels=self.config.max_pixels)
         mask = decoded.alpha
         mask_path = path.with_name(path.stem + MASK_SUFFIX)
-        if (self.location / mask_path.as_posix()).exists():
+        if (self.root / mask_path.as_posix()).exists():
             mask = decode_mask(self.read_file(mask_path), shape=decoded.rgb.shape[:2])
         caption = self._metadata().get(item.identity, {}).get("caption", "")
         return SourceRecord(image=decoded.rgb, mask=mask, caption=caption, notes=decoded.notes)
@@ -134,23 +134,22 @@ class ImageFolderSource(DatasetSource):
     # -- listing --------------------------------------------------------------------------------
     def _walk(self) -> tuple[list[PurePosixPath], list[PurePosixPath]]:
         """Every file under the root, and the folder links not followed (paths relative)."""
-        if isinstance(self.location, ObjectPath):  # object stores have no links
-            found = storage.list_files(self.location)
-            return [PurePosixPath(storage.relative(p, self.location)) for p in found], []
+        root = self.root
+        if isinstance(root, ObjectPath):  # object stores have no links
+            found = storage.list_files(root)
+            return [PurePosixPath(storage.relative(p, root)) for p in found], []
         files: list[PurePosixPath] = []
         linked: list[PurePosixPath] = []
         seen: set[tuple[int, int]] = set()
         follow = self.config.follow_symlinks
-        for folder, subfolders, names in os.walk(
-            self.root, onerror=_unlistable, followlinks=follow
-        ):
+        for folder, subfolders, names in os.walk(root, onerror=_unlistable, followlinks=follow):
             here = Path(folder)
             info = here.stat()
             if (info.st_dev, info.st_ino) in seen:  # a link loop: this folder was walked already
                 subfolders.clear()
                 continue
             seen.add((info.st_dev, info.st_ino))
-            relative = PurePosixPath(here.relative_to(self.root).as_posix())
+            relative = PurePosixPath(here.relative_to(root).as_posix())
             subfolders.sort()
             if not follow:
                 linked += [relative / n for n in subfolders if (here / n).is_symlink()]
@@ -192,15 +191,19 @@ class ImageFolderSource(DatasetSource):
         """Identity folders (no hidden part), even empty ones."""
         pattern = "/".join(["*"] * depth)
         folders = [
-            storage.relative(p, self.location)
-            for p in storage.glob(self.location, pattern)
+            storage.relative(p, self.root)
+            for p in storage.glob(self.root, pattern)
             if p.is_dir() and (self.config.follow_symlinks or not storage.is_link(p))
         ]
         return [f for f in folders if not any(part.startswith(".") for part in f.split("/"))]
 
     def _is_manifest(self, path: PurePosixPath) -> bool:
-        manifest = self.config.manifest
-        return manifest is not None and Path(manifest).resolve() == (self.root / path).resolve()
+        if self.config.manifest is None:
+            return False
+        manifest, here = storage.location(self.config.manifest), self.root / path.as_posix()
+        if isinstance(manifest, Path) and isinstance(here, Path):
+            return manifest.resolve() == here.resolve()
+        return manifest == here
 
     def _categories(self, identities: list[str], depth: int) -> dict[str, str]:
         configured = self.config.categories or {}
@@ -208,7 +211,7 @@ class ImageFolderSource(DatasetSource):
         if unknown:
             raise NearidError(
                 f"source.categories names identities that are not folders under "
-                f"{str(self.location)!r}: {', '.join(map(repr, unknown[:5]))}"
+                f"{str(self.root)!r}: {', '.join(map(repr, unknown[:5]))}"
             )
         metadata = self._metadata()
         category_of: dict[str, str] = {}
@@ -231,7 +234,7 @@ class ImageFolderSource(DatasetSource):
         if not hasattr(self, "_metadata_cache"):
             self._metadata_cache = read_metadata(
                 annotation_path(
-                    self.location, METADATA_NAME, follow_symlinks=self.config.follow_symlinks
+                    self.root, METADATA_NAME, follow_symlinks=self.config.follow_symlinks
                 )
             )
         return self._metadata_cache

@@ -5,6 +5,9 @@ folder of which ``hub_split`` (NearID ships one split, ``train``) is read. Colum
 ``category``, ``n_images``, ``images1..3``, and when present ``masks1..3``, ``prompts1..3``,
 ``category_description``, ``objaverse_id``, ``quality``, ``split`` (NearID's partition:
 ``train``/``val``/``test``, which ``split:`` filters on). Needs ``pip install 'nearid-data[hub]'``.
+A root given as a URL is read by ``datasets`` itself through fsspec: it copies the folder to its
+temporary cache (removed when the process ends) and memory-maps the Arrow files there, once per
+process that loads items.
 
 One item per row and view ``j <= n_images``: identity ``str(id)`` (NearID's distractor datasets
 share these ids row for row), view ``j - 1``, the row's category, mask ``masks{j}``. The caption

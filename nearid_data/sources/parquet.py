@@ -1,32 +1,40 @@
 """Hugging Face parquet for the dataset adapters: split files under a root, columns, rows read
-one row group at a time, and image bytes from cells."""
+one row group at a time, and image bytes from cells.
+
+Files are local paths or object-store locations: pyarrow reads either through a seekable handle
+(``storage.open_read``; on object stores its seeks become ranged reads), so a row group is
+fetched without the rest of the file."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from types import ModuleType
-from typing import Any
+from typing import IO, Any
 
+from nearid_data.engine import storage
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError, Rejection
 from nearid_data.optional import import_optional
 from nearid_data.sources.formats import annotation_path, require_columns
 
 
-def parquet_splits(root: Path, *, follow_symlinks: bool) -> dict[str, list[Path]]:
+def parquet_splits(root: Location, *, follow_symlinks: bool) -> dict[str, list[Location]]:
     """Split name -> its parquet files under ``root``, from Hub file names such as
     ``data/train-00000-of-00002.parquet`` or ``test_dense.parquet``. Each is checked as an
     annotation file (:func:`annotation_path`): a link out of ``root`` is an error unless
     ``follow_symlinks``."""
-    splits: dict[str, list[Path]] = {}
-    for found in sorted(root.rglob("*.parquet")):
-        path = annotation_path(root, found.relative_to(root), follow_symlinks=follow_symlinks)
+    splits: dict[str, list[Location]] = {}
+    for found in storage.list_files(root, "*.parquet"):
+        path = annotation_path(root, storage.relative(found, root), follow_symlinks=follow_symlinks)
         splits.setdefault(path.name.removesuffix(".parquet").split("-")[0], []).append(path)
     return splits
 
 
-def select_splits(root: Path, available: dict[str, list[Path]], wanted: Sequence[str]) -> None:
+def select_splits(
+    root: Location, available: dict[str, list[Location]], wanted: Sequence[str]
+) -> None:
     missing = [split for split in wanted if split not in available]
     if missing:
         raise NearidError(
@@ -39,22 +47,31 @@ def _parquet() -> ModuleType:
     return import_optional("pyarrow.parquet", needed_for="reading parquet", extra="hub")
 
 
+@contextmanager
+def _opened(path: Location) -> Iterator[IO[bytes]]:
+    """``path`` open for pyarrow; its I/O and "not a parquet file" errors name the file."""
+    try:
+        with storage.open_read(path) as handle:
+            yield handle
+    except (OSError, ValueError) as exc:
+        raise NearidError(f"cannot read {path}: {exc}") from None
+
+
 def read_parquet_columns(
-    path: Path, columns: Sequence[str], *, required: Sequence[str] = ()
+    path: Location, columns: Sequence[str], *, required: Sequence[str] = ()
 ) -> dict[str, list[Any]]:
     """Whole ``columns`` of a parquet file; ``required`` columns must exist but are not read."""
-    parquet = _parquet()
-    try:
-        require_columns(path, parquet.read_schema(path).names, [*columns, *required])
-        table = parquet.read_table(path, columns=list(columns))
-    except (OSError, ValueError) as exc:  # pyarrow's I/O and "not a parquet file" errors
-        raise NearidError(f"cannot read {path}: {exc}") from None
+    with _opened(path) as handle:
+        parquet_file = _parquet().ParquetFile(handle)
+        require_columns(path, parquet_file.schema_arrow.names, [*columns, *required])
+        table = parquet_file.read(columns=list(columns))
     return {column: table.column(column).to_pylist() for column in columns}
 
 
-def class_label_names(path: Path, column: str) -> list[str] | None:
+def class_label_names(path: Location, column: str) -> list[str] | None:
     """Class names that ``datasets`` stored for a ``ClassLabel`` column in the parquet schema."""
-    metadata = _parquet().read_schema(path).metadata or {}
+    with _opened(path) as handle:
+        metadata = _parquet().read_schema(handle).metadata or {}
     try:
         features = json.loads(metadata[b"huggingface"])["info"]["features"]
         names = features[column]["names"]
@@ -67,14 +84,15 @@ class ParquetRows:
     """Rows of parquet files by index, keeping the last row group read in memory."""
 
     def __init__(self) -> None:
-        self._files: dict[Path, Any] = {}
-        self._group_key: tuple[Path, int, tuple[str, ...]] | None = None
+        self._files: dict[Location, Any] = {}
+        self._group_key: tuple[Location, int, tuple[str, ...]] | None = None
         self._group: list[dict[str, Any]] = []
 
-    def row(self, path: Path, index: int, columns: Sequence[str]) -> dict[str, Any]:
+    def row(self, path: Location, index: int, columns: Sequence[str]) -> dict[str, Any]:
         try:
             if path not in self._files:
-                self._files[path] = _parquet().ParquetFile(path)
+                # Kept open: the rows of one file are read one row group after another.
+                self._files[path] = _parquet().ParquetFile(storage.open_read(path))
             metadata = self._files[path].metadata
             start = 0
             for group in range(metadata.num_row_groups):

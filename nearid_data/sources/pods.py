@@ -31,14 +31,17 @@ from __future__ import annotations
 import logging
 import re
 from functools import cached_property
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
+from nearid_data.engine import storage
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.sources.base import SourceItem, SourceRecord
 from nearid_data.sources.formats import (
     DatasetConfig,
     DatasetSource,
+    FileIndex,
     decode_record,
     number_views,
     read_json,
@@ -98,7 +101,11 @@ class PodsSource(DatasetSource):
     @cached_property
     def _info(self) -> dict[str, dict[str, str]] | None:
         # An ``info:`` file the config names may lie anywhere: that is the user's choice.
-        path = Path(self.config.info) if self.config.info else self.annotation("pods_info.json")
+        path = (
+            storage.location(self.config.info)
+            if self.config.info
+            else self.annotation("pods_info.json")
+        )
         if self.config.info is None and not path.is_file():
             return None
         info = read_json(path)
@@ -124,25 +131,26 @@ class PodsSource(DatasetSource):
 
     def _folder_entries(self) -> list[tuple[str, dict[str, Any]]]:
         tags = test_tags(self.annotation(ANNOTATIONS))
+        listing = FileIndex(self.root)
         entries = []
         for split in self.config.splits:
             folder = self.root / split
             if not folder.is_dir():
                 raise NearidError(f"pods: split folder {folder} is missing")
-            for class_dir in sorted(p for p in folder.iterdir() if _visible_dir(p)):
-                files = [
-                    p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith(".")
-                ]
-                for path in sorted(files, key=lambda p: natural_key(p.name)):
-                    relative = f"{split}/{class_dir.name}/{path.name}"
-                    ref: dict[str, Any] = {"path": relative, "pods_split": split}
-                    tag = tags.get((class_dir.name, split, path.stem))
+            for instance in _visible(listing.entries(split)[0]):
+                files = _visible(listing.entries(f"{split}/{instance}")[1])
+                for name in sorted(files, key=natural_key):
+                    ref: dict[str, Any] = {
+                        "path": f"{split}/{instance}/{name}",
+                        "pods_split": split,
+                    }
+                    tag = tags.get((instance, split, PurePosixPath(name).stem))
                     if tag:
                         ref["test_split"] = tag
-                    mask = mask_of(self.root, split, class_dir.name, path.name)
+                    mask = mask_of(listing, split, instance, name)
                     if mask is not None:
                         ref["mask"] = mask
-                    entries.append((class_dir.name, ref))
+                    entries.append((instance, ref))
         if tags and not any("test_split" in ref for _, ref in entries):
             log.warning("pods_image_annos.json matched none of the listed images: no test_split")
         return entries
@@ -156,7 +164,7 @@ class PodsSource(DatasetSource):
                 columns = read_parquet_columns(
                     path, ["label", "scene_type"], required=["image", "mask"]
                 )
-                relative = path.relative_to(self.root).as_posix()
+                relative = storage.relative(path, self.root)
                 tags = zip(columns["label"], columns["scene_type"], strict=True)
                 for row, (label, tag) in enumerate(tags):
                     ref: dict[str, Any] = {"file": relative, "row": row, "pods_split": split}
@@ -166,19 +174,19 @@ class PodsSource(DatasetSource):
         return entries
 
 
-def mask_of(root: Path, split: str, instance: str, image_name: str) -> str | None:
-    """The mask of ``<split>/<instance>/<image_name>`` relative to ``root``: the same name in
-    ``<split>_masks/<instance>/`` (PODS's code swaps the folder), else the stem with a mask
-    suffix; None without one."""
+def mask_of(files: FileIndex, split: str, instance: str, image_name: str) -> str | None:
+    """The mask of ``<split>/<instance>/<image_name>`` relative to the root ``files`` indexes: the
+    same name in ``<split>_masks/<instance>/`` (PODS's code swaps the folder), else the stem with
+    a mask suffix; None without one."""
     folder = PurePosixPath(f"{split}_masks", instance)
     stem = PurePosixPath(image_name).stem
     for name in (image_name, *(stem + suffix for suffix in MASK_SUFFIXES)):
-        if (root / folder / name).is_file():
+        if files.is_file(folder / name):
             return str(folder / name)
     return None
 
 
-def test_tags(path: Path) -> dict[tuple[str, str, str], str]:
+def test_tags(path: Location) -> dict[tuple[str, str, str], str]:
     """(class, split, id stem) -> shift tag, from pods_image_annos.json if there is one."""
     if not path.is_file():
         return {}
@@ -195,8 +203,8 @@ def test_tags(path: Path) -> dict[tuple[str, str, str], str]:
     return tags
 
 
-def _visible_dir(path: Path) -> bool:
-    return path.is_dir() and not path.name.startswith(".")
+def _visible(names: list[str]) -> list[str]:
+    return [name for name in names if not name.startswith(".")]
 
 
 def natural_key(name: str) -> list[Any]:

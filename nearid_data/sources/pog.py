@@ -19,8 +19,7 @@ item rows no sequence uses (``item_not_in_any_history``).
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.sources.formats import read_text
 from nearid_data.sources.histories import (
@@ -100,7 +99,7 @@ class PogSource(HistorySource):
         return {fields[0] for _, fields in _lines(path, 2, split_last=False)}
 
 
-def _lines(path: Path, n_fields: int, *, split_last: bool) -> list[tuple[str, list[str]]]:
+def _lines(path: Location, n_fields: int, *, split_last: bool) -> list[tuple[str, list[str]]]:
     """(file:line, fields) of a comma-separated file without a header. With ``split_last`` the
     last field is split off from the right (user lines: the item list sits in the middle), else
     the rest of the line after ``n_fields - 1`` commas is the last field (item titles)."""

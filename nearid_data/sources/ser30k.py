@@ -17,9 +17,10 @@ sticker (``unknown_image``).
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.sources.formats import read_csv, read_json, require_columns
 from nearid_data.sources.histories import (
@@ -111,7 +112,7 @@ class Ser30kSource(HistorySource):
         return ids
 
 
-def _annotations(path: Path) -> list[tuple[str, str, str]]:
+def _annotations(path: Location) -> list[tuple[str, str, str]]:
     """(file: annotation index, topic, ``<topic>/<file_name>``) for each annotation."""
     raw = read_json(path)
     entries = raw.get("annotations") if isinstance(raw, dict) else None
@@ -137,7 +138,7 @@ def _annotations(path: Path) -> list[tuple[str, str, str]]:
     return rows
 
 
-def _styles(path: Path | None) -> dict[str, str]:
+def _styles(path: Location | None) -> dict[str, str]:
     """topic -> its keywords joined by ", "."""
     if path is None:
         return {}

@@ -1,6 +1,7 @@
 """``stanford-cars``: Stanford Cars (Krause et al., 2013), devkit or Hugging Face layout.
 
-``layout: devkit`` (the original release; reading ``.mat`` needs scipy)::
+``layout: devkit`` (the original release; reading ``.mat`` needs scipy, which is handed each
+file's bytes as read through the storage seam, so the root may be a URL too)::
 
     root/
       devkit/cars_meta.mat             class_names: the 196 class names
@@ -23,12 +24,14 @@ edges exclusive. ``source`` in the sample json: devkit ``path``, ``split``, ``cl
 
 from __future__ import annotations
 
+import io
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from nearid_data.engine import storage
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.optional import import_optional
 from nearid_data.sources.base import SourceItem, SourceRecord
@@ -146,7 +149,7 @@ class StanfordCarsSource(DatasetSource):
         for path in files[split]:
             labels = read_parquet_columns(path, ["label"], required=["image"])["label"]
             names = class_label_names(path, "label")
-            relative = path.relative_to(self.root).as_posix()
+            relative = storage.relative(path, self.root)
             for row, label in enumerate(labels):
                 ref = {"file": relative, "row": row, "split": split, "label": label}
                 entries.append((_label_name(label, names, f"{path} row {row}"), ref))
@@ -163,25 +166,26 @@ def _label_name(label: Any, names: list[str] | None, where: str) -> str:
     return names[label]
 
 
-def _mat_variable(path: Path, name: str) -> Any:
+def _mat_variable(path: Location, name: str) -> Any:
     content = _loadmat(require_file(path))
     if name not in content:
         raise NearidError(f"{path}: no variable {name!r}")
     return content[name]
 
 
-def _loadmat(path: Path) -> dict[str, Any]:
+def _loadmat(path: Location) -> dict[str, Any]:
     scipy_io = import_optional(
         "scipy.io", needed_for="reading the Stanford Cars devkit (.mat)", extra="sources"
     )
     try:
+        data = io.BytesIO(storage.read_bytes(path))  # a few MB; scipy reads file objects
         # squeeze_me: 1 x N struct and cell arrays come back as 1-D arrays, 1 x 1 fields as scalars.
-        return scipy_io.loadmat(path, squeeze_me=True)  # type: ignore[no-any-return]
+        return scipy_io.loadmat(data, squeeze_me=True)  # type: ignore[no-any-return]
     except (OSError, ValueError, scipy_io.matlab.MatReadError) as exc:
         raise NearidError(f"cannot read {path}: {exc}") from None
 
 
-def _scalar(value: Any, where: Path) -> Any:
+def _scalar(value: Any, where: Location) -> Any:
     array = np.asarray(value)
     if array.size != 1:
         raise NearidError(f"{where}: expected a single value, got an array of shape {array.shape}")

@@ -27,14 +27,17 @@ json: ``path``, ``mask``, ``entry`` (position over the metadata files), ``objave
 from __future__ import annotations
 
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
+from nearid_data.engine import storage
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.sources.base import SourceItem, SourceRecord
 from nearid_data.sources.formats import (
     DatasetConfig,
     DatasetSource,
+    FileIndex,
     decode_record,
     number_views,
     read_json,
@@ -58,6 +61,7 @@ class SyncdSource(DatasetSource):
 
     def list_items(self) -> list[SourceItem]:
         entries = []
+        masks = FileIndex(self.root)
         for index, entry in enumerate(self._entries()):
             category = entry.get("category") or (
                 "rigid" if entry.get("objaverse_id") else "deformable"
@@ -71,7 +75,7 @@ class SyncdSource(DatasetSource):
                     ref["objaverse_id"] = str(entry["objaverse_id"])
                 image = PurePosixPath(filename)
                 mask = image.parent / "masks" / f"{image.stem}.jpg"
-                if (self.root / mask).is_file():
+                if masks.is_file(mask):
                     ref["mask"] = str(mask)
                 entries.append((identity, category, ref))
         return number_views(entries)
@@ -90,7 +94,7 @@ class SyncdSource(DatasetSource):
         if self.config.metadata is not None:
             paths = [self.annotation(name) for name in self.config.metadata]
         else:
-            found = sorted(self.root.glob("*.json"))
+            found = storage.glob(self.root, "*.json")
             paths = [self.annotation(path.name) for path in found if METADATA_NAME.match(path.name)]
             if not paths:
                 listed = ", ".join(path.name for path in found) or "none"
@@ -107,7 +111,7 @@ class SyncdSource(DatasetSource):
         return entries
 
 
-def _checked(path: Path, number: int, entry: Any) -> dict[str, Any]:
+def _checked(path: Location, number: int, entry: Any) -> dict[str, Any]:
     where = f"{path}: entry {number}"
     if not isinstance(entry, dict):
         raise NearidError(f"{where}: expected an object")

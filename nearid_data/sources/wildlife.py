@@ -20,9 +20,9 @@ Finer-Personalization Rank's Re-ID CSVs).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.sources.base import SourceItem, SourceRecord
 from nearid_data.sources.formats import (
@@ -91,7 +91,11 @@ class WildlifeSource(DatasetSource):
 
 
 def _check_values(
-    path: Path, header: list[str], rows: list[dict[str, str]], column: str, wanted: Sequence[str]
+    path: Location,
+    header: list[str],
+    rows: list[dict[str, str]],
+    column: str,
+    wanted: Sequence[str],
 ) -> None:
     """A filter value that never occurs is a typo, not a request for nothing."""
     require_columns(path, header, [column])

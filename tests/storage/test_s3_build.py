@@ -1,5 +1,5 @@
 """A build on S3 (moto's server, through s3fs) is the build on local disk, byte for byte; it
-resumes after its driver is killed, and verify, export, the streaming loader and publish
+resumes after its driver is killed, and verify, inspect, report, export, both loaders and publish
 planning read it where it is."""
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import pytest
 
 from nearid_data.engine.manifest import read_manifest
 from nearid_data.engine.storage import ObjectPath, filesystem, location
+from nearid_data.loaders.random_access import NearIDMapDataset
+from nearid_data.loaders.shard_cache import VERSIONS
 from nearid_data.loaders.streaming import NearIDStream, export_shards
 from nearid_data.publish.hub import publish
 from nearid_data.publish.plan import plan_upload
@@ -122,6 +124,64 @@ def test_streaming_loader_reads_shards_from_s3_urls(builds: dict[str, Any]) -> N
 
     remote = tuples(urls)
     assert remote and remote == tuples(local_urls)
+
+
+def test_inspect_reads_a_build_on_s3(builds: dict[str, Any]) -> None:
+    def table(directory: str) -> list[list[str]]:
+        lines = cli("inspect", directory).stdout.splitlines()
+        return [line.split()[:-1] for line in lines]  # wall times differ
+
+    remote = table(builds["remote"])
+    assert remote == table(str(builds["local"]))
+    assert [row[0] for row in remote[1:6]] == [
+        "ingest",
+        "segment",
+        "distractors",
+        "splits",
+        "export",
+    ]
+
+
+def test_report_reads_a_build_on_s3_and_caches_its_thumbnails_there(
+    builds: dict[str, Any], tmp_path: Path
+) -> None:
+    first = cli("report", builds["remote"])
+    page = ObjectPath.from_url(builds["remote"]) / "report.html"
+    local_page = tmp_path / "report.html"
+    cli("report", str(builds["local"]), "--out", str(local_page))
+    html = page.read_text()
+    assert html.count("data:image/jpeg") == local_page.read_text().count("data:image/jpeg") > 0
+    drawn = int(first.stderr.split(" thumbnails drawn")[0].rsplit("; ", 1)[1])
+    assert drawn > 0
+    cache = ObjectPath.from_url(builds["remote"]) / ".report-cache"
+    assert len(filesystem("s3").find(cache.path)) == drawn
+    again = cli("report", builds["remote"], "--out", f"{builds['remote']}/again.html")
+    assert "; 0 thumbnails drawn" in again.stderr
+
+
+def test_random_access_copies_an_s3_split_once_and_draws_the_local_tuples(
+    builds: dict[str, Any], tmp_path: Path
+) -> None:
+    def picks(dataset: NearIDMapDataset) -> list[tuple[str, ...]]:
+        return [
+            (t.key, t.positive_key, t.negative_key, t.generator)
+            for t in (dataset[i] for i in range(len(dataset)))
+        ]
+
+    url = f"{builds['remote']}/export/train.wids.json"
+    cache = tmp_path / "shards"
+    remote = NearIDMapDataset(url, seed=3, cache_dir=cache)
+    local = NearIDMapDataset(builds["local"] / "export" / "train.wids.json", seed=3)
+    assert remote.index == cache / "train.wids.json"
+    assert picks(remote) and picks(remote) == picks(local)
+    copied = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.name != VERSIONS}
+    assert any(p.suffix == ".tar" for p in copied)
+
+    NearIDMapDataset(url, seed=3, cache_dir=cache)  # nothing changed: nothing copied
+    assert {p: p.stat().st_mtime_ns for p in copied} == copied
+    tar = next(p for p in sorted(copied) if p.suffix == ".tar")
+    tar.write_bytes(b"damaged")  # a local copy that is not what was copied is copied again
+    assert picks(NearIDMapDataset(url, seed=3, cache_dir=cache)) == picks(local)
 
 
 class _RecordingApi:
