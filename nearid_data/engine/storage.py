@@ -246,9 +246,13 @@ def atomic_writer(where: Location) -> Iterator[IO[bytes]]:
     except BaseException:
         # An upload never committed leaves nothing under the name (s3fs aborts the multipart).
         # close() would upload what is buffered (and fails on a discarded s3fs file, hiding the
-        # error being raised), so the handle is only marked closed.
-        handle.discard()
-        handle.closed = True
+        # error being raised), so a buffered file is discarded and only marked closed.
+        discard = getattr(handle, "discard", None)
+        if discard is None:
+            handle.close()
+        else:
+            discard()
+            handle.closed = True
         raise
     handle.close()
 
