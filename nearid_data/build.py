@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from pathlib import Path
 
 from nearid_data.config import PipelineConfig
 from nearid_data.engine.executor import Executor
@@ -51,8 +50,7 @@ def build(
     summaries: list[StageSummary] = []
     if not names:
         return summaries
-    if isinstance(out, Path):  # a URL cannot overlap a local source folder
-        pipeline.check_out(out)
+    pipeline.check_out(out)
     with build_lock(out):
         executor_cls = EXECUTORS.load(pipeline.executor.get("name", "local"))
         executor = executor_cls(pipeline.executor_config(), workers=workers, device=device)

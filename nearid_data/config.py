@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import Field
 
+from nearid_data.engine import storage
 from nearid_data.engine.executor import ExecutorConfig, StageFactory
 from nearid_data.engine.stage import Stage, StageConfig, StageContext
 from nearid_data.engine.storage import Location, location
@@ -75,17 +76,12 @@ class PipelineConfig(StrictModel):
         """What a worker rebuilds this pipeline's stages with: picklable plain data."""
         return partial(build_pipeline_stage, self.model_dump(mode="json"))
 
-    def check_out(self, out: Path) -> None:
-        """Refuse a build directory that is the source root, lies inside it or holds it: a build
-        must neither write among its inputs nor read its own outputs as inputs."""
+    def check_out(self, out: Location) -> None:
+        """Refuse a build directory that is the source root, lies inside it or holds it, on a
+        local disk or in one object store: a build must neither write among its inputs nor read
+        its own outputs as inputs."""
         root = self.source.get("root")
-        if not isinstance(root, str):
-            return
-        root_location = location(root)
-        if not isinstance(root_location, Path):  # a URL cannot overlap a local folder
-            return
-        out_resolved, root_resolved = out.resolve(), root_location.resolve()
-        if out_resolved.is_relative_to(root_resolved) or root_resolved.is_relative_to(out_resolved):
+        if isinstance(root, str) and storage.overlaps(out, location(root)):
             raise NearidError(
                 f"--out {str(out)!r} and source.root {root!r} overlap: the build directory must "
                 "be outside the source folder and must not contain it"

@@ -362,6 +362,18 @@ def prune_empty_dirs(where: Location) -> None:
             directory.rmdir()
 
 
+def overlaps(a: Location, b: Location) -> bool:
+    """Whether one location is the other or lies inside it: local paths resolved, URLs of one
+    protocol compared by their paths; a URL and a local path never overlap."""
+    if isinstance(a, Path) and isinstance(b, Path):
+        a, b = a.resolve(), b.resolve()
+        return a.is_relative_to(b) or b.is_relative_to(a)
+    if isinstance(a, ObjectPath) and isinstance(b, ObjectPath) and a.protocol == b.protocol:
+        first, second = PurePosixPath(a.path), PurePosixPath(b.path)
+        return first.is_relative_to(second) or second.is_relative_to(first)
+    return False
+
+
 def is_link(where: Location) -> bool:
     """Whether ``where`` is a symbolic link (object stores have none)."""
     return isinstance(where, Path) and where.is_symlink()

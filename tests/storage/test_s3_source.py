@@ -7,11 +7,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from nearid_data.build import build
 from nearid_data.config import PipelineConfig
 from nearid_data.engine.manifest import manifest_path, read_manifest
 from nearid_data.engine.storage import ObjectPath, filesystem
+from nearid_data.errors import NearidError
 from tests.badimages import valid_image, write_bad_images
 
 
@@ -57,3 +59,24 @@ def test_an_imagefolder_on_s3_ingests_like_its_local_copy(bucket: str, tmp_path:
     assert {status for _, status, _ in rows} == {"kept", "rejected"}
     assert rows == expected_rows
     assert tars == expected_tars
+
+
+def test_an_out_overlapping_the_source_in_the_store_is_refused_before_writing(
+    bucket: str, tmp_path: Path
+) -> None:
+    _folder(tmp_path / "photos")
+    fs = filesystem("s3")
+    fs.put(str(tmp_path / "photos"), f"{bucket}/shop/photos", recursive=True)
+    pipeline = PipelineConfig.from_dict({
+        "name": "folder",
+        "source": {"name": "imagefolder", "root": f"{bucket}/shop/photos"},
+        "stages": {"ingest": {}},
+    })  # fmt: skip
+    before = sorted(fs.find(bucket))
+    for out in (f"{bucket}/shop/photos", f"{bucket}/shop/photos/build", f"{bucket}/shop"):
+        with pytest.raises(NearidError, match="overlap"):
+            build(pipeline, out=ObjectPath.from_url(out))
+        assert sorted(fs.find(bucket)) == before
+    # A neighbour whose name only starts like the root's is another folder.
+    pipeline.check_out(ObjectPath.from_url(f"{bucket}/shop/photos2"))
+    pipeline.check_out(tmp_path / "photos")  # a local folder never overlaps a URL
