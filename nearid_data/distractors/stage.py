@@ -293,8 +293,8 @@ class DistractorsStage(Stage):
         assert self.embedder is not None
         catalog = self.upstream_catalog
         crops = []
-        first_views = (min(rows, key=lambda r: r.view).key for rows in catalog.by_identity.values())
-        for sample in catalog.stream(first_views, {"image.png", "mask.png"}):
+        firsts = (min(rows, key=lambda r: r.view) for rows in catalog.by_identity.values())
+        for sample in catalog.stream(((r.unit, r.key) for r in firsts), {"image.png", "mask.png"}):
             image, mask = decode_png(sample["image.png"]), decode_mask_png(sample["mask.png"])
             x0, y0, x1, y1 = masks.bbox(mask) or (0, 0, image.shape[1], image.shape[0])
             crops.append(image[y0:y1, x0:x1])

@@ -11,7 +11,7 @@ Every read here joins those fields back by key, so readers always see whole samp
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -103,7 +103,7 @@ class FieldJoin:
 
     @staticmethod
     def _held(holder: Catalog, row: CatalogRow, names: list[str]) -> CatalogRow:
-        held = holder.by_key.get(row.key)
+        held = holder.row(row.key, row.unit)
         stale = [n for n in names if held is None or held.fields.get(n) != row.fields[n]]
         if held is None or stale or any(n in held.inherited for n in names):
             raise ShardError(
@@ -159,6 +159,7 @@ class Catalog:
         self.stage_dir = stage_dir
         self.summary: StageSummary = summary
         self._shards = ShardIndex()
+        self._units: OrderedDict[str, dict[str, CatalogRow]] = OrderedDict()
         self.join = FieldJoin(stage_dir.parent)
 
     @cached_property
@@ -177,6 +178,28 @@ class Catalog:
     @cached_property
     def by_key(self) -> dict[str, CatalogRow]:
         return {row.key: row for row in self.rows}
+
+    def row(self, key: str, unit: str | None = None) -> CatalogRow | None:
+        """The kept row of ``key``, looked up in the manifest of ``unit`` alone when it holds the
+        key, so a worker that reads a few units loads only their manifests; else in all of them
+        (``by_key``). Stages that map shard to shard keep unit names, so a row's own unit is the
+        right guess for the stages it inherits from."""
+        if unit is not None and "by_key" not in self.__dict__ and unit in self._sha256:
+            found = self._unit_rows(unit).get(key)
+            if found is not None:
+                return found
+        return self.by_key.get(key)
+
+    def _unit_rows(self, unit: str) -> dict[str, CatalogRow]:
+        rows = self._units.get(unit)
+        if rows is None:
+            manifest = read_manifest(manifest_path(self.stage_dir, unit))
+            rows = {r.key: catalog_row(r, unit) for r in manifest.rows if r.status == "kept"}
+            self._units[unit] = rows
+            if len(self._units) > UNIT_ROWS_CACHED:
+                self._units.popitem(last=False)
+        self._units.move_to_end(unit)
+        return rows
 
     @cached_property
     def by_identity(self) -> dict[str, list[CatalogRow]]:
@@ -218,19 +241,30 @@ class Catalog:
             [(sample, row, wanted) for sample, (row, wanted) in zip(stored, requests, strict=True)]
         )
 
-    def stream(self, keys: Iterable[str], wanted: Wanted = None) -> Iterator[Sample]:
-        """The whole samples of ``keys`` (kept rows of this stage), in order, fetched a batch at
-        a time so that neighbouring reads share a request."""
-        for batch in batched(keys, JOIN_BATCH):
-            yield from self.fetch_many([(self.by_key[key], wanted) for key in batch])
+    def stream(self, refs: Iterable[tuple[str, str]], wanted: Wanted = None) -> Iterator[Sample]:
+        """The whole samples of ``refs`` ((unit, key) of kept rows of this stage, as plans
+        record them), in order, fetched a batch at a time so that neighbouring reads share a
+        request."""
+        for batch in batched(refs, JOIN_BATCH):
+            yield from self.fetch_many([(self.kept_row(key, unit), wanted) for unit, key in batch])
 
-    def joined_many(self, samples: Sequence[Sample], wanted: Wanted = None) -> list[Sample]:
+    def kept_row(self, key: str, unit: str | None = None) -> CatalogRow:
+        """``row``, or an error naming the key when the stage holds no such kept sample."""
+        row = self.row(key, unit)
+        if row is None:
+            raise ShardError(f"{self.stage_dir}: no kept sample {key!r} (rebuilt since?)")
+        return row
+
+    def joined_many(
+        self, samples: Sequence[Sample], wanted: Wanted = None, unit: str | None = None
+    ) -> list[Sample]:
         """``samples``, as read whole from this stage's shards, made whole by the join, with the
         ``wanted`` fields (None: all). A row without recorded field sizes (written by an older
-        version) gives all fields: a stage passes on unread only what it can account for."""
+        version) gives all fields: a stage passes on unread only what it can account for.
+        ``unit``: the unit the samples were read from."""
         rows = []
         for sample in samples:
-            row = self.by_key.get(sample[KEY_FIELD])
+            row = self.row(sample[KEY_FIELD], unit)
             if row is None:
                 raise ShardError(
                     f"{self.stage_dir}: sample {sample[KEY_FIELD]!r} is not a kept row of its "
@@ -258,6 +292,9 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     while batch := list(islice(iterator, size)):
         yield batch
 
+
+UNIT_ROWS_CACHED = 64
+"""Units whose rows a catalog keeps when looked up one unit at a time."""
 
 JOIN_BATCH = 64
 """Samples joined together: their reads from one holder shard become one request."""

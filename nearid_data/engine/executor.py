@@ -136,7 +136,7 @@ def _execute(task: StageTask, unit: WorkUnit, device: str, ran_on: str) -> Shard
             if isinstance(outcome, Kept):
                 encoded = field_bytes(outcome.sample)
                 key = outcome.sample[KEY_FIELD]
-                fields = _fields_of(stage, upstream, key, encoded)
+                fields = _fields_of(stage, upstream, unit, key, encoded)
                 stored = {n: data for n, data in encoded.items() if n not in fields.inherited}
                 patches = _patches(stage, encoded, stored)
                 for name, (_, region) in patches.items():
@@ -193,14 +193,14 @@ class _Fields:
 
 
 def _fields_of(
-    stage: Stage, upstream: Catalog | None, key: str, encoded: dict[str, bytes]
+    stage: Stage, upstream: Catalog | None, unit: WorkUnit, key: str, encoded: dict[str, bytes]
 ) -> _Fields:
     """Fields whose bytes equal those the upstream row records are inherited (``json`` is always
     written: it carries the metadata stages extend); for a stage that ``reads`` only some
     fields, so is every upstream field it did not hand back, with the upstream's hash and size."""
     hashes = {name: hashlib.sha256(data).hexdigest() for name, data in encoded.items()}
     sizes = {name: len(data) for name, data in encoded.items()}
-    row = upstream.by_key.get(key) if upstream is not None else None
+    row = upstream.row(key, unit_input(unit)) if upstream is not None else None
     if upstream is None or row is None:
         return _Fields(hashes, sizes, {})
     holder = upstream.stage_dir.name

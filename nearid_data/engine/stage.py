@@ -211,7 +211,7 @@ class Stage:
         reads = self.reads()
         wanted = None if reads is None else {*reads, JSON_FIELD}
         for chunk in batched(samples, JOIN_BATCH):
-            yield from catalog.joined_many(chunk, wanted)
+            yield from catalog.joined_many(chunk, wanted, unit.payload["input"])
 
     def check_input(self, unit: WorkUnit) -> None:
         """Raise ``ShardError`` if the unit's upstream shard differs from its manifest. Called when

@@ -101,7 +101,7 @@ class FprExportStage(Stage):
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
         numbered: Counter[tuple[str, str]] = Counter()  # (identity, role) -> images so far
         source = self.ctx.pipeline.source["name"]
-        for sample in self.upstream_catalog.stream(key for _, key in unit.payload["rows"]):
+        for sample in self.upstream_catalog.stream(unit.payload["rows"]):
             key = sample[KEY_FIELD]
             info = meta(sample)
             slot = (info["identity"], info["role"])

@@ -220,18 +220,16 @@ class NearidArrowStage(Stage):
         rows = self.upstream_catalog.rows
         return identity_units(rows, prefix="shards/rows", per_unit=self.config.identities_per_unit)
 
-    def setup(self) -> None:
-        self.rows_by_key = {row.key: row for row in self.upstream_catalog.rows}
-
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
         fields = self.fields()
         kept: Counter[str] = Counter()
-        rows = [self.rows_by_key[key] for _, key in unit.payload["rows"]]  # by identity, view
+        catalog = self.upstream_catalog
+        rows = [catalog.kept_row(key, shard) for shard, key in unit.payload["rows"]]  # by identity
         keep = []
         for row in rows:
             keep.append(kept[row.identity] < MAX_VIEWS)
             kept[row.identity] += keep[-1]
-        samples = self.upstream_catalog.stream(r.key for r, k in zip(rows, keep, strict=True) if k)
+        samples = catalog.stream((r.unit, r.key) for r, k in zip(rows, keep, strict=True) if k)
         for row, keeping in zip(rows, keep, strict=True):
             if not keeping:
                 detail = f"view {row.view}: a NearID row holds the first {MAX_VIEWS} views"

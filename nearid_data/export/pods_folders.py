@@ -115,7 +115,7 @@ class PodsFoldersStage(Stage):
         return identity_units(rows, prefix="shards/pods", per_unit=self.config.instances_per_unit)
 
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
-        for sample in self.upstream_catalog.stream(key for _, key in unit.payload["rows"]):
+        for sample in self.upstream_catalog.stream(unit.payload["rows"]):
             key = sample[KEY_FIELD]
             if "role" not in meta(sample):
                 raise NearidError(

@@ -84,7 +84,7 @@ class SyntheticExportStage(Stage):
         )
 
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
-        for sample in self.upstream_catalog.stream(key for _, key in unit.payload["rows"]):
+        for sample in self.upstream_catalog.stream(unit.payload["rows"]):
             key = sample[KEY_FIELD]
             if meta(sample).get("kind") not in KINDS:
                 raise NearidError(

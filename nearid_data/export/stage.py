@@ -88,7 +88,7 @@ class ExportStage(Stage):
 
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
         fields = self.fields()
-        for sample in self.upstream_catalog.stream(key for _, key in unit.payload["rows"]):
+        for sample in self.upstream_catalog.stream(unit.payload["rows"]):
             key = sample[KEY_FIELD]
             missing = [f for f in fields if f not in sample]
             if missing:

@@ -129,12 +129,9 @@ class PersonalizeStage(Stage):
         config = self.config
         self.model = config.load_model(self.ctx.device)
         self.resolution = config.resolution or self.model.native_resolution
-        self.rows_by_key = {row.key: row for row in self.upstream_catalog.rows}
 
     def run(self, unit: WorkUnit) -> Iterator[Outcome]:
-        samples = [
-            self.upstream_catalog.fetch(self.rows_by_key[key]) for _, key in unit.payload["rows"]
-        ]
+        samples = list(self.upstream_catalog.stream(unit.payload["rows"]))
         identity = unit.payload["identity"]
         references = reference_views(samples)
         if len(references) < self.config.min_views:

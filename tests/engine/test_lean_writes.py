@@ -250,3 +250,22 @@ def test_upstream_rows_without_sizes_are_read_whole(
         assert row.sizes.keys() == row.fields.keys() and row.bytes == sum(row.sizes.values())
     build(tiny_pipeline(), out=tmp_path)
     assert verify(tmp_path).problems == []
+
+
+def test_a_reader_of_one_unit_loads_only_the_manifests_it_joins_from(built: Path) -> None:
+    catalog = Catalog(built / "splits")
+    unit = catalog.summary.shards[0].unit
+    refs = [(unit, row.key) for row in read_manifest(manifest_path(built / "splits", unit)).rows
+            if row.status == "kept"]  # fmt: skip
+    samples = list(catalog.stream(refs))
+    assert [s["__key__"] for s in samples] == [key for _, key in refs]
+    assert all("image.png" in s for s in samples)
+    holders = catalog.join._holders
+    assert set(holders) == {"ingest", "segment", "distractors"}
+    for holder in [catalog, *holders.values()]:
+        assert "by_key" not in holder.__dict__ and list(holder._units) == [unit]
+    # A wrong guess falls back to every manifest of the stage.
+    other = catalog.summary.shards[-1].unit
+    assert other != unit and catalog.kept_row(refs[0][1], other).unit == unit
+    with pytest.raises(ShardError, match="no kept sample 'missing'"):
+        catalog.kept_row("missing", unit)
