@@ -184,7 +184,7 @@ class Catalog:
         key, so a worker that reads a few units loads only their manifests; else in all of them
         (``by_key``). Stages that map shard to shard keep unit names, so a row's own unit is the
         right guess for the stages it inherits from."""
-        if unit is not None and "by_key" not in self.__dict__ and unit in self._sha256:
+        if unit is not None and "rows" not in self.__dict__ and unit in self._sha256:
             found = self._unit_rows(unit).get(key)
             if found is not None:
                 return found

@@ -263,7 +263,7 @@ def test_a_reader_of_one_unit_loads_only_the_manifests_it_joins_from(built: Path
     holders = catalog.join._holders
     assert set(holders) == {"ingest", "segment", "distractors"}
     for holder in [catalog, *holders.values()]:
-        assert "by_key" not in holder.__dict__ and list(holder._units) == [unit]
+        assert "rows" not in holder.__dict__ and list(holder._units) == [unit]
     # A wrong guess falls back to every manifest of the stage.
     other = catalog.summary.shards[-1].unit
     assert other != unit and catalog.kept_row(refs[0][1], other).unit == unit
