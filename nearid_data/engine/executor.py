@@ -10,6 +10,7 @@ and plain data) rather than a pipeline, so the engine depends on nothing that co
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import time
 from abc import ABC, abstractmethod
@@ -83,12 +84,15 @@ def worker_stage(task: StageTask, device: str) -> Stage:
     cache_key = (task.fingerprint, task.build_dir, device, task.shared_sha256)
     stage = _WORKER_STAGES.get(cache_key)
     if stage is None:
+        # One stage's models at a time per worker: the previous stage's are let go before the
+        # next one loads its own, so a GPU never holds both.
+        _WORKER_STAGES.clear()
+        gc.collect()
         stage = task.factory(task.stage, location(task.build_dir), task.upstream, device)
         if task.shared_sha256 is not None:
             stage_dir = location(task.build_dir) / task.stage
             stage.use_shared(read_shared(stage_dir, task.shared_sha256))
         stage.setup()
-        _WORKER_STAGES.clear()  # one stage's models at a time per worker
         _WORKER_STAGES[cache_key] = stage
     return stage
 

@@ -3,7 +3,8 @@
 An actor is one worker process with the stage's declared resources reserved (``Stage.resources``,
 so under ``--device cuda`` a GPU stage's actor holds a GPU, which Ray exposes to it as ``cuda``,
 and the actor is given ``cuda``; an actor of a stage that takes no GPU is given ``cpu``). It builds and sets up
-the stage on its first unit and keeps it, so models load once per actor. Units are handed out
+the stage on its first unit and keeps it, so models load once per actor; the next stage reuses
+the actors when it needs the same resources and device (the stage it held is then replaced). Units are handed out
 as actors free up, one in flight per actor, and manifests stream back as units finish. A unit
 that fails, or whose actor dies, is retried on another actor (a dead one is replaced) up to
 ``retries`` times; then the build stops with the unit's ``UnitFailed``.
@@ -83,6 +84,8 @@ class RayExecutor(Executor):
             )
         self._started_ray = False
         self._actors: list[Any] = []
+        self._shape: tuple[tuple[str, Any], ...] | None = None
+        """What the current actors reserve and the device they were given."""
         self._actor_class: Any = None
 
     def map(self, task: StageTask, units: Sequence[WorkUnit]) -> Iterator[ShardManifest]:
@@ -92,7 +95,7 @@ class RayExecutor(Executor):
         from ray.exceptions import RayActorError, RayTaskError
 
         size = min(self.workers, len(units), self._fits(task))
-        idle = [self._new_actor(task) for _ in range(size)]
+        idle = self._actors_for(task, size)
         queue = deque(units)
         running: dict[Any, tuple[Any, WorkUnit]] = {}
         failed_on: dict[str, list[Any]] = {}  # unit -> the actors it failed on, in order
@@ -136,8 +139,9 @@ class RayExecutor(Executor):
                     )
                 log.warning("retrying on another actor: %s", failure)
                 queue.appendleft(unit)
-        finally:
+        except BaseException:
             self._release()
+            raise
 
     def _dispatch(
         self,
@@ -174,8 +178,20 @@ class RayExecutor(Executor):
             )
         return min(fits, default=self.workers)
 
-    def _new_actor(self, task: StageTask) -> Any:
-        ray = self._ray()
+    def _actors_for(self, task: StageTask, size: int) -> list[Any]:
+        """``size`` actors for ``task``'s stage. Actors of the previous stage are reused when
+        they reserve the same resources (an actor's start, about a second, is then paid once per
+        build rather than once per stage); otherwise they are released first, so their
+        resources are free for the new ones."""
+        shape = self._options(task)
+        if shape != self._shape:
+            self._release()
+            self._shape = shape
+        for extra in self._actors[size:]:
+            self._discard(extra)
+        return [*self._actors, *(self._new_actor(task) for _ in range(size - len(self._actors)))]
+
+    def _options(self, task: StageTask) -> tuple[tuple[str, Any], ...]:
         resources = task.resources
         options: dict[str, Any] = {"num_cpus": resources.num_cpus}
         device = self.worker_device(task)
@@ -183,6 +199,12 @@ class RayExecutor(Executor):
             options["num_gpus"] = resources.num_gpus
         if resources.memory is not None:
             options["memory"] = resources.memory
+        return (*sorted(options.items()), ("device", device))
+
+    def _new_actor(self, task: StageTask) -> Any:
+        ray = self._ray()
+        options = dict(self._options(task))
+        device = options.pop("device")
         if self._actor_class is None:
             self._actor_class = ray.remote(UnitRunner)
         actor = self._actor_class.options(**options).remote(device)
@@ -194,11 +216,12 @@ class RayExecutor(Executor):
         self._actors.remove(actor)
 
     def _release(self) -> None:
-        """Each stage gets its own actors (its own resources); free the last stage's."""
+        """Kill every actor (a failed stage, another shape of actor, the end of the build)."""
         ray = self._ray()
         for actor in self._actors:
             ray.kill(actor)
         self._actors.clear()
+        self._shape = None
 
     def _ray(self) -> Any:
         try:

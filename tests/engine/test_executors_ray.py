@@ -71,6 +71,31 @@ def test_ray_builds_the_same_bytes_as_local(local_build: Path, tmp_path: Path, a
     assert shard_bytes(tmp_path) == shard_bytes(local_build)
 
 
+def test_stages_that_need_the_same_resources_share_actors(
+    local_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every stage of the tiny pipeline takes one CPU: two actors start once, not once per
+    stage; a stage given other resources gets actors of its own."""
+    started: list[tuple[str, float]] = []
+    new_actor = RayExecutor._new_actor
+
+    def counting(self: RayExecutor, task: StageTask) -> Any:
+        started.append((task.stage, task.resources.num_cpus))
+        return new_actor(self, task)
+
+    monkeypatch.setattr(RayExecutor, "_new_actor", counting)
+    summaries = build(_on({"name": "ray"}), out=tmp_path / "same", workers=2)
+    assert len(summaries) > 2 and started == [(summaries[0].stage, 1)] * 2
+    assert shard_bytes(tmp_path / "same") == shard_bytes(local_build)
+
+    started.clear()
+    raw = _on({"name": "ray"}).model_dump(mode="json")
+    raw["stages"]["splits"]["resources"] = {"num_cpus": 0.5}
+    build(PipelineConfig.from_dict(raw), out=tmp_path / "other", workers=2)
+    first = summaries[0].stage
+    assert started == [(first, 1)] * 2 + [("splits", 0.5)] * 2 + [("export", 1)] * 2
+
+
 def test_each_actor_is_given_its_device(
     local_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
