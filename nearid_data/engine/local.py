@@ -68,8 +68,8 @@ class _Worker:
 
     def start(self, task: StageTask, unit: WorkUnit) -> None:
         self.unit = unit
-        # A worker that died while idle fails here; its pipe then reads as ended, and ``result``
-        # reports the death against this unit.
+        # A worker that died after the stage began fails here; its pipe then reads as ended, and
+        # ``result`` reports the death against this unit.
         with contextlib.suppress(OSError):
             self.conn.send((task, unit))
 
@@ -152,10 +152,16 @@ class LocalExecutor(Executor):
         return [f"cuda:{int(i * share) % gpus}" for i in range(count)]
 
     def _ensure_workers(self, devices: list[str]) -> list[_Worker]:
+        """Workers for ``devices``: the running ones when they fit, a worker that died while
+        idle (between stages) replaced, since it held no unit to report."""
+        context = multiprocessing.get_context("spawn")
         if [w.device for w in self._workers] != devices:
             self.close()
-            context = multiprocessing.get_context("spawn")
             self._workers = [_Worker(context, device) for device in devices]
+        for index, worker in enumerate(self._workers):
+            if not worker.process.is_alive():
+                worker.stop()
+                self._workers[index] = _Worker(context, worker.device)
         return self._workers
 
     @staticmethod

@@ -331,6 +331,33 @@ def test_a_worker_killed_by_the_os_fails_its_unit_and_the_rerun_resumes(
     assert shard_bytes(out) == expected
 
 
+def test_a_worker_that_died_between_stages_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed while idle held no unit: the next stage starts a new one in its place
+    rather than failing the unit it would have been handed."""
+    import nearid_data.build as build_module
+    from nearid_data.engine.local import LocalExecutor
+
+    reference = tmp_path / "reference"
+    build(tiny_pipeline(), out=reference, stage="segment")
+    run_stage, killed = build_module.run_stage, []
+
+    def killing_before_segment(stage: Stage, factory: Any, executor: Any, **kw: Any) -> Any:
+        if stage.name == "segment":
+            assert isinstance(executor, LocalExecutor) and len(executor._workers) == 2
+            process = executor._workers[0].process
+            os.kill(process.pid, signal.SIGKILL)
+            process.join(timeout=10)
+            killed.append(process.exitcode)
+        return run_stage(stage, factory, executor, **kw)
+
+    monkeypatch.setattr(build_module, "run_stage", killing_before_segment)
+    build(tiny_pipeline(), out=tmp_path / "out", stage="segment", workers=2)
+    assert killed == [-signal.SIGKILL]
+    assert shard_bytes(tmp_path / "out") == shard_bytes(reference)
+
+
 # -- nothing is a silent success (point 4) -------------------------------------------------------
 
 
