@@ -182,6 +182,18 @@ class _ShardCheck:
     def fail(self, what: str) -> None:
         self.problems.append(Problem(f"{self.stage_dir.name}/{self.entry.unit}.tar", what))
 
+    def check_row(self, row: SampleRow) -> None:
+        """A row's own records agree: patches over fields it has; sizes (where recorded, as
+        they are since sizes exist) for exactly its fields, adding up to its bytes."""
+        for name, patch in sorted(row.patches.items()):
+            if name not in row.fields or patch.base not in row.fields:
+                self.fail(f"sample {row.key!r}: patch of {name!r} over {patch.base!r}, which the "
+                          "sample does not have")  # fmt: skip
+        if row.sizes and (
+            row.sizes.keys() != row.fields.keys() or sum(row.sizes.values()) != row.bytes
+        ):
+            self.fail(f"sample {row.key!r}: its field sizes do not match its fields and bytes")
+
     def run(self, field_sets: set[tuple[str, ...]] | None) -> int:
         try:
             mpath = manifest_path(self.stage_dir, self.entry.unit)
@@ -211,10 +223,7 @@ class _ShardCheck:
             self.fail(f"size {tar_bytes} != {manifest.bytes} recorded (truncated?)")
         expected = {row.key: row.stored() for row in manifest.rows if row.status == "kept"}
         for row in manifest.rows:
-            for name, patch in sorted(row.patches.items()):
-                if name not in row.fields or patch.base not in row.fields:
-                    self.fail(f"sample {row.key!r}: patch of {name!r} over {patch.base!r}, "
-                              "which the sample does not have")  # fmt: skip
+            self.check_row(row)
         self.kept += [(self.entry.unit, row) for row in manifest.rows if row.status == "kept"]
         seen = 0
         try:

@@ -111,16 +111,20 @@ def test_a_reader_whose_encoder_writes_other_bytes_fails_loudly(
         catalog.fetch(row)
 
 
-def test_verify_names_a_patch_over_a_field_the_sample_lacks(tmp_path: Path) -> None:
+def test_verify_names_rows_whose_patches_or_sizes_disagree_with_their_fields(
+    tmp_path: Path,
+) -> None:
     build(tiny_pipeline(), out=tmp_path)
     stage_dir = tmp_path / "distractors"
     summary = read_summary(stage_dir)
     assert summary is not None
     path = manifest_path(stage_dir, summary.shards[0].unit)
     manifest = read_manifest(path)
-    row = next(r for r in manifest.rows if r.patches)
-    name = next(iter(row.patches))
-    row.patches[name] = row.patches[name].model_copy(update={"base": "missing.png"})
+    patched, sized = [r for r in manifest.rows if r.patches][:2]
+    name = next(iter(patched.patches))
+    patched.patches[name] = patched.patches[name].model_copy(update={"base": "missing.png"})
+    sized.sizes["image.png"] += 1
     write_model(path, manifest)
     problems = [str(p) for p in verify(tmp_path).problems]
     assert any(f"patch of {name!r} over 'missing.png'" in p for p in problems), problems
+    assert any(f"sample {sized.key!r}: its field sizes" in p for p in problems), problems
