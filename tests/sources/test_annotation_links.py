@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +17,14 @@ from nearid_data.engine.storage import ObjectPath
 from nearid_data.errors import NearidError
 from nearid_data.sources.formats import annotation_path
 from tests.badimages import valid_image
-from tests.history_layouts import write_flickr, write_pog, write_ser
 from tests.source_fixtures import (
     source_of,
-    write_cars_devkit,
-    write_cars_hf,
     write_cub,
     write_pods_folders,
-    write_pods_parquet,
     write_syncd,
     write_wildlife,
 )
+from tests.source_layouts import SOURCE_LAYOUTS, Layout
 
 
 def _imagefolder(root: Path) -> dict[str, Any]:
@@ -40,19 +36,11 @@ def _imagefolder(root: Path) -> dict[str, Any]:
     return {"name": "imagefolder", "root": str(root)}
 
 
-Layout = Callable[[Path], dict[str, Any]]
+# Annotation files only: NearID's Arrow folders are read by ``datasets``, not by the adapter.
 LAYOUTS: dict[str, Layout] = {
+    **{name: layout for name, layout in SOURCE_LAYOUTS.items() if name != "nearid"},
     "cub": lambda root: write_cub(root, segmentations=False).source,
-    "cars-devkit": lambda root: write_cars_devkit(root).source,
-    "cars-hf": lambda root: write_cars_hf(root).source,
-    "wildlife": lambda root: write_wildlife(root).source,
-    "pods-folders": lambda root: write_pods_folders(root).source,
-    "pods-hf": lambda root: write_pods_parquet(root).source,
-    "syncd": lambda root: write_syncd(root).source,
     "syncd-listed": lambda root: {**write_syncd(root).source, "metadata": ["metadata.json"]},
-    "flickr-aes": lambda root: write_flickr(root)[0],
-    "pog": lambda root: write_pog(root)[0],
-    "ser30k": lambda root: write_ser(root)[0],
     "imagefolder": _imagefolder,
 }
 # (layout, an annotation file relative to the root): every file each adapter reads to list.

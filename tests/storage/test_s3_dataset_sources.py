@@ -4,7 +4,6 @@ and byte-identical shards as from a local copy of the folder."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,35 +13,16 @@ from nearid_data.engine.storage import ObjectPath, filesystem
 from nearid_data.errors import NearidError
 from nearid_data.sources.checksums import write_manifest
 from nearid_data.sources.formats import FileIndex
-from tests.history_layouts import write_flickr, write_pog, write_ser
-from tests.source_fixtures import (
-    ingest,
-    source_of,
-    write_cars_devkit,
-    write_cars_hf,
-    write_cub,
-    write_nearid,
-    write_pods_folders,
-    write_pods_parquet,
-    write_syncd,
-    write_wildlife,
-)
+from tests.history_layouts import write_pog
+from tests.source_fixtures import ingest, source_of, write_syncd, write_wildlife
+from tests.source_layouts import SOURCE_LAYOUTS
 
 pytest.importorskip("scipy")
 pytest.importorskip("datasets")
 
-LAYOUTS: dict[str, Callable[[Path], dict[str, Any]]] = {
-    "cub": lambda root: write_cub(root).source,  # segmentations: a second location
-    "stanford-cars devkit": lambda root: write_cars_devkit(root).source,
-    "stanford-cars hf": lambda root: write_cars_hf(root).source,
-    "wildlife": lambda root: write_wildlife(root).source,
-    "pods folders": lambda root: write_pods_folders(root).source,
-    "pods hf": lambda root: write_pods_parquet(root).source,
-    "nearid": lambda root: write_nearid(root).source,
-    "syncd": lambda root: write_syncd(root).source,
-    "flickr-aes": lambda root: write_flickr(root)[0],
+LAYOUTS = {
+    **SOURCE_LAYOUTS,
     "pog": lambda root: write_pog(root, missing_images=["i00"])[0],
-    "ser30k": lambda root: write_ser(root)[0],
 }
 
 
