@@ -1,6 +1,9 @@
 """Benchmark of the executors on the demo (CPU): samples/s of a whole build with the local
 executor at 1 and 2 workers and the Ray executor at 1 and 2 actors, and Ray's overhead against
-local at the same parallelism. Every run must give the same shard bytes; the script checks it.
+local at the same parallelism, and the bytes all stages write per byte of the export
+(bench_bytes.py breaks them down by stage). Every run must give the same shard bytes; the script
+checks it. The GPU case, the distractors stage on one Ray actor holding a GPU, is
+``bench_stages_gpu.py --executor ray``.
 
     python bench/bench_scale.py --identities 48
 
@@ -57,6 +60,11 @@ def run(identities: int, executor: str, workers: int, scratch: Path) -> dict:
         "samples": samples,
         "samples_per_s": round(samples / wall, 1),
         "stage_samples_per_s": {s.stage: round(s.n_in / s.wall_s, 1) for s in summaries},
+        "bytes_per_export_byte": round(
+            sum(s.bytes for s in summaries)
+            / next(s.bytes for s in summaries if s.stage == "export"),
+            3,
+        ),
         "shards_sha256": shards_digest(out),
     }
     shutil.rmtree(out)
@@ -94,7 +102,8 @@ def main() -> int:
         ratio = r.get("overhead_vs_local", "")
         print(f"| {r['executor']} | {r['workers']} | {r['wall_s']} | {r['samples_per_s']} | "
               f"{ratio} | {stages} |")  # fmt: skip
-    print(f"shards identical across all runs: {len(digests) == 1}")
+    print(f"shards identical across all runs: {len(digests) == 1}; bytes written by all stages "
+          f"per export byte: {results[0]['bytes_per_export_byte']}")  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
     report = {"identities": args.identities, "ray_start_s": ray_start_s, "runs": results}
     args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
