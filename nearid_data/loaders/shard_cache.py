@@ -21,8 +21,9 @@ import tempfile
 from pathlib import Path
 
 from nearid_data.engine import storage
-from nearid_data.engine.manifest import MANIFEST_SUFFIX
+from nearid_data.engine.manifest import MANIFEST_SUFFIX, read_manifest
 from nearid_data.engine.storage import ObjectPath
+from nearid_data.engine.tario import ShardError, file_sha256
 from nearid_data.errors import NearidError
 
 log = logging.getLogger("nearid_data")
@@ -50,7 +51,7 @@ def local_split(index: ObjectPath, cache_dir: Path | None = None) -> Path:
         for shard in shardlist
         for name in (shard["url"], shard["url"].removesuffix(".tar") + MANIFEST_SUFFIX)
     ]
-    copied = 0
+    copied = []
     for name in [*names, index.name]:  # the index last: it names the rest
         if Path(name).is_absolute() or ".." in Path(name).parts:
             raise NearidError(f"{index}: shard {name!r} points outside the export")
@@ -60,9 +61,19 @@ def local_split(index: ObjectPath, cache_dir: Path | None = None) -> Path:
             continue
         _copy(remote, folder / name)
         versions[name] = version
-        copied += 1
+        copied.append(name)
+    for name in copied:
+        if name.endswith(".tar"):
+            manifest = read_manifest(folder / (name.removesuffix(".tar") + MANIFEST_SUFFIX))
+            if file_sha256(folder / name) != manifest.sha256:
+                del versions[name]
+                storage.write_json(versions_file, versions)
+                raise ShardError(
+                    f"{index.parent / name}: the copy differs from its manifest's sha256 (the "
+                    "export changed while it was copied, or is corrupt); load it again"
+                )
     storage.write_json(versions_file, versions)
-    log.info("%s: %d of %d files copied to %s", index, copied, len(names) + 1, folder)
+    log.info("%s: %d of %d files copied to %s", index, len(copied), len(names) + 1, folder)
     return folder / index.name
 
 
