@@ -11,6 +11,7 @@ Every read here joins those fields back by key, so readers always see whole samp
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -160,6 +161,7 @@ class Catalog:
         self.summary: StageSummary = summary
         self._shards = ShardIndex()
         self._units: OrderedDict[str, dict[str, CatalogRow]] = OrderedDict()
+        self._units_lock = threading.Lock()
         self.join = FieldJoin(stage_dir.parent)
 
     @cached_property
@@ -191,15 +193,18 @@ class Catalog:
         return self.by_key.get(key)
 
     def _unit_rows(self, unit: str) -> dict[str, CatalogRow]:
-        rows = self._units.get(unit)
-        if rows is None:
-            manifest = read_manifest(manifest_path(self.stage_dir, unit))
-            rows = {r.key: catalog_row(r, unit) for r in manifest.rows if r.status == "kept"}
-            self._units[unit] = rows
-            if len(self._units) > UNIT_ROWS_CACHED:
-                self._units.popitem(last=False)
-        self._units.move_to_end(unit)
-        return rows
+        # A stage's upstream stream (on the prefetch thread) and the executor's commit (on the
+        # worker's main thread) look rows up in the same catalog.
+        with self._units_lock:
+            rows = self._units.get(unit)
+            if rows is None:
+                manifest = read_manifest(manifest_path(self.stage_dir, unit))
+                rows = {r.key: catalog_row(r, unit) for r in manifest.rows if r.status == "kept"}
+                self._units[unit] = rows
+                if len(self._units) > UNIT_ROWS_CACHED:
+                    self._units.popitem(last=False)
+            self._units.move_to_end(unit)
+            return rows
 
     @cached_property
     def by_identity(self) -> dict[str, list[CatalogRow]]:
