@@ -16,8 +16,7 @@ trust (``paths`` restricts it to, say, the annotation files)::
     from nearid_data.sources.checksums import write_manifest
     write_manifest(Path("data/CUB_200_2011"), Path("manifests/sources/cub.json"))
 
-The root and the manifest may be fsspec URLs (read through ``engine/storage.py``);
-:func:`write_manifest` writes from and to local folders.
+The root and the manifest may be fsspec URLs (read and written through ``engine/storage.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from nearid_data.engine import storage
 from nearid_data.engine.storage import Location
@@ -65,25 +64,20 @@ def require_files(root: Location, manifest: Location) -> None:
         )
 
 
-def write_manifest(root: Path, out: Path, paths: Iterable[str] | None = None) -> int:
+def write_manifest(root: Location, out: Location, paths: Iterable[str] | None = None) -> int:
     """Write a manifest of ``paths`` (default: every non-hidden file under ``root``); return the
-    number of files listed."""
+    number of files listed. Either may be a local folder or an fsspec URL."""
     if paths is None:
-        paths = (
-            p.relative_to(root).as_posix()
-            for p in root.rglob("*")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        )
-    files = [
-        {
-            "path": rel,
-            "bytes": (root / rel).stat().st_size,
-            "sha256": storage.file_sha256(root / rel),
-        }
-        for rel in sorted(paths)
-    ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"files": files}, indent=1) + "\n", encoding="utf-8")
+        relative = (storage.relative(p, root) for p in storage.list_files(root))
+        paths = (p for p in relative if not any(part.startswith(".") for part in p.split("/")))
+    files = []
+    for rel in sorted(paths):
+        size = storage.size(root / rel)
+        if size is None:
+            raise NearidError(f"cannot list {rel!r} in a manifest: no such file under {root}")
+        files.append({"path": rel, "bytes": size, "sha256": storage.file_sha256(root / rel)})
+    storage.make_dirs(out.parent)
+    storage.write_bytes(out, (json.dumps({"files": files}, indent=1) + "\n").encode("utf-8"))
     return len(files)
 
 

@@ -77,6 +77,23 @@ def test_a_source_manifest_on_s3_checks_the_files_on_s3(bucket: str, tmp_path: P
         source_of(remote).items()
 
 
+def test_a_source_manifest_is_written_from_and_to_s3_as_from_a_local_copy(
+    bucket: str, tmp_path: Path
+) -> None:
+    local = tmp_path / "raw"
+    write_wildlife(local)
+    (local / ".hidden").write_text("left out")
+    url = ObjectPath.from_url(f"{bucket}/written")
+    upload(local, str(url))
+    counted = write_manifest(url, url / "manifests" / "wildlife.json")
+    assert counted == write_manifest(local, tmp_path / "wildlife.json") > 1
+    assert (url / "manifests" / "wildlife.json").read_bytes() == (
+        tmp_path / "wildlife.json"
+    ).read_bytes()
+    with pytest.raises(NearidError, match="no such file"):
+        write_manifest(url, url / "other.json", ["missing.csv"])
+
+
 def test_reads_on_s3_stay_inside_the_root(bucket: str, tmp_path: Path) -> None:
     local = tmp_path / "raw"
     source = write_syncd(local).source
