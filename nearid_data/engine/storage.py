@@ -18,7 +18,6 @@ import hashlib
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -31,7 +30,8 @@ from nearid_data.optional import import_optional
 
 STORAGE_EXTRA = "storage"
 _URL = re.compile(r"^(?P<protocol>[A-Za-z][A-Za-z0-9+.-]+)://(?P<path>.*)$")
-_CHUNK = 1 << 20
+CHUNK = 1 << 20
+"""Bytes per read when a file is streamed (hashing, copying)."""
 
 
 def filesystem(protocol: str) -> Any:
@@ -227,7 +227,7 @@ def merged_spans(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
 def file_sha256(where: Location) -> str:
     digest = hashlib.sha256()
     with open_read(where) as handle:
-        while chunk := handle.read(_CHUNK):
+        while chunk := handle.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
 
@@ -389,39 +389,3 @@ def sweep_temporaries(where: Location) -> int:
     """Delete temporaries of killed local writers; object stores leave none under a name
     (an unfinished upload is invisible and expires by the bucket's lifecycle rules)."""
     return atomic.sweep_temporaries(where) if isinstance(where, Path) else 0
-
-
-def upload_tree(local: Path, target: ObjectPath) -> None:
-    """Replace the folder ``target`` by the files of ``local``: files are uploaded whole, the
-    folder is not swapped at once (object stores have no rename); stale files are removed after."""
-    fresh = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
-    for name in sorted(fresh):
-        with atomic_writer(target / name) as handle, open(local / name, "rb") as source:
-            shutil.copyfileobj(source, handle, _CHUNK)
-    for old in list_files(target):
-        if relative(old, target) not in fresh:
-            delete(old)
-
-
-@contextmanager
-def local_copy(root: Location, files: list[str]) -> Iterator[Path]:
-    """A local folder holding ``files`` (paths relative to ``root``): ``root`` itself when it is
-    local, else a temporary download of just those files, removed afterwards."""
-    if isinstance(root, Path):
-        yield root
-        return
-    with tempfile.TemporaryDirectory() as folder:
-        for name in files:
-            target = Path(folder) / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            root.fs.get_file((root / name).path, str(target))
-        yield Path(folder)
-
-
-@contextmanager
-def local_folder(where: Location) -> Iterator[Path]:
-    """``where`` itself when it is local, else a temporary download of everything below it (for
-    libraries that load a folder from disk), removed afterwards."""
-    files = [] if isinstance(where, Path) else [relative(p, where) for p in list_files(where)]
-    with local_copy(where, files) as folder:
-        yield folder

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from nearid_data.engine import storage
+from nearid_data.engine import transfer
 from nearid_data.engine.atomic import TMP_MARK, fsync_dir, temp_path_for, writer_gone
 from nearid_data.engine.catalog import CatalogRow
 from nearid_data.engine.stage import WorkUnit
@@ -49,7 +49,7 @@ def materialise(target: Location, write: Callable[[Path], None]) -> None:
     if isinstance(target, ObjectPath):
         with tempfile.TemporaryDirectory() as local:
             write(Path(local))
-            storage.upload_tree(Path(local), target)
+            transfer.upload_tree(Path(local), target)
         return
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,6 @@ from nearid_data.errors import NearidError
 log = logging.getLogger("nearid_data")
 
 VERSIONS = ".versions.json"
-_CHUNK = 1 << 20
 
 
 def default_cache_dir(index: ObjectPath) -> Path:
@@ -80,4 +79,4 @@ def local_split(index: ObjectPath, cache_dir: Path | None = None) -> Path:
 def _copy(remote: ObjectPath, local: Path) -> None:
     local.parent.mkdir(parents=True, exist_ok=True)
     with storage.open_read(remote) as source, storage.atomic_writer(local) as target:
-        shutil.copyfileobj(source, target, _CHUNK)
+        shutil.copyfileobj(source, target, storage.CHUNK)

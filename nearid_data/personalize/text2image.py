@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from nearid_data.backend import load_pretrained
-from nearid_data.engine import storage
+from nearid_data.engine import transfer
 from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.optional import import_optional
@@ -156,7 +156,7 @@ class TextToImage:
         """A LoRA (``pytorch_lora_weights.safetensors``) or a whole fine-tuned UNet (``unet/``);
         one at a URL is downloaded to a temporary folder first (both load into memory)."""
         try:
-            with storage.local_folder(directory) as local:
+            with transfer.local_folder(directory) as local:
                 if (local / "unet").is_dir():
                     from diffusers import UNet2DConditionModel
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from nearid_data.engine import storage
+from nearid_data.engine import storage, transfer
 from nearid_data.engine.storage import Location
 from nearid_data.errors import NearidError
 from nearid_data.publish.plan import CARD_NAME, GB, UploadPlan, plan_upload
@@ -96,7 +96,7 @@ def publish(
         plan.total_bytes / GB,
         _where(revision),
     )
-    with storage.local_copy(export_dir, plan.paths) as folder:
+    with transfer.local_copy(export_dir, plan.paths) as folder:
         api.upload_folder(
             folder_path=str(folder),
             repo_id=repo_id,
