@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
+from nearid_data.engine.catalog import JOIN_BATCH, Catalog, batched
 from nearid_data.engine.manifest import (
     MANIFEST_SUFFIX,
     SUMMARY_NAME,
@@ -110,11 +111,14 @@ def verify(directory: Location) -> VerifyReport:
         field_sets: set[tuple[str, ...]] = set()
         keys = UniqueKeys()
         kept: list[tuple[str, SampleRow]] = []
+        found = len(problems)
         for entry in summary.shards:
             shards += 1
             checker = _ShardCheck(stage_dir, summary, entry, problems, keys, kept)
             samples += checker.run(field_sets if summary.stage == "export" else None)
         _check_joins(stage_dir, kept, holders, problems)
+        if len(problems) == found:  # a broken shard or join already says why a rebuild fails
+            _check_patches(stage_dir, kept, problems)
         if len(field_sets) > 1:
             problems.append(
                 Problem(stage_dir.name, f"samples have differing field sets: {sorted(field_sets)}")
@@ -151,6 +155,24 @@ def _check_joins(
                     Problem(where, f"sample {row.key!r} inherits {name!r} from stage {stage!r}, "
                             "which holds other bytes for it")
                 )  # fmt: skip
+
+
+def _check_patches(
+    stage_dir: Location, kept: list[tuple[str, SampleRow]], problems: list[Problem]
+) -> None:
+    """Every field stored as a patch rebuilds to the bytes its row records (a decode and an
+    encode per patched field: the only check here that is more than a read and a hash)."""
+    patched = [(unit, row.key) for unit, row in kept if row.patches]
+    names = {name for _, row in kept for name in row.patches}
+    if not patched:
+        return
+    catalog = Catalog(stage_dir)
+    for batch in batched(patched, JOIN_BATCH):
+        try:
+            for _ in catalog.stream(batch, names):
+                pass
+        except (NearidError, OSError) as exc:  # the message names the sample and its unit
+            problems.append(Problem(stage_dir.name, str(exc)))
 
 
 def _kept_rows(stage_dir: Location) -> dict[str, SampleRow] | None:

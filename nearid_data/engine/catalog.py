@@ -35,7 +35,7 @@ from nearid_data.engine.tario import (
     ShardIndex,
     UniqueKeys,
 )
-from nearid_data.errors import NearidError
+from nearid_data.errors import NearidError, Rejection
 from nearid_data.sample import JSON_FIELD, KEY_FIELD, Sample
 
 
@@ -132,14 +132,22 @@ def _rebuilt(sample: Sample, row: CatalogRow, wanted: Wanted) -> Sample:
     only the wanted fields, key first."""
     for name, patch in row.patches.items():
         region = sample.pop(patch_member(name), None)
-        if region is None or (wanted is not None and name not in wanted):
+        if wanted is not None and name not in wanted:
             continue
-        data = apply_patch(sample[patch.base], region, patch.box)
+        where = f"sample {row.key!r} of unit {row.unit!r}: field {name!r}"
+        if region is None:
+            raise ShardError(f"{where} is stored as a patch its shard does not hold")
+        try:
+            data = apply_patch(sample[patch.base], region, patch.box)
+        except (Rejection, ValueError) as exc:
+            raise ShardError(
+                f"{where}: its patch does not paste into {patch.base!r} ({exc})"
+            ) from None
         if hashlib.sha256(data).hexdigest() != row.fields[name]:
             raise ShardError(
-                f"sample {row.key!r} of unit {row.unit!r}: field {name!r} rebuilt from its patch "
-                "differs from the bytes recorded; the PNG encoder here (OpenCV, zlib) differs "
-                "from the one that wrote the build (see the stage summary's versions)"
+                f"{where} rebuilt from its patch differs from the bytes recorded: the patch or its "
+                "box was altered, or the PNG encoder here (OpenCV, zlib) differs from the one that "
+                "wrote the build (see the stage summary's versions)"
             )
         sample[name] = data
     keep = set(sample) if wanted is None else set(wanted)

@@ -128,3 +128,30 @@ def test_verify_names_rows_whose_patches_or_sizes_disagree_with_their_fields(
     problems = [str(p) for p in verify(tmp_path).problems]
     assert any(f"patch of {name!r} over 'missing.png'" in p for p in problems), problems
     assert any(f"sample {sized.key!r}: its field sizes" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("shift", "message"),
+    [((1, 0, 1, 0), "differs from the bytes recorded"), ((0, 0, 1, 0), "does not paste")],
+    ids=["moved", "resized"],
+)
+def test_verify_rebuilds_every_patch(
+    tmp_path: Path, shift: tuple[int, int, int, int], message: str
+) -> None:
+    """A box altered in a manifest reads back as other pixels: verify fails on it, as every
+    reader would, instead of reporting a build whose export would fail."""
+    build(tiny_pipeline(), out=tmp_path, stage="distractors")
+    assert verify(tmp_path).problems == []
+    stage_dir = tmp_path / "distractors"
+    summary = read_summary(stage_dir)
+    assert summary is not None
+    path = manifest_path(stage_dir, summary.shards[0].unit)
+    manifest = read_manifest(path)
+    row = next(r for r in manifest.rows if r.patches and r.patches[next(iter(r.patches))].box[0])
+    name = next(iter(row.patches))
+    box = tuple(a - b for a, b in zip(row.patches[name].box, shift, strict=True))
+    row.patches[name] = row.patches[name].model_copy(update={"box": box})
+    write_model(path, manifest)
+    problems = [str(p) for p in verify(tmp_path).problems]
+    assert len(problems) == 1 and f"sample {row.key!r}" in problems[0], problems
+    assert message in problems[0]
