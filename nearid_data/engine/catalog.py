@@ -79,9 +79,6 @@ class FieldJoin:
             self._holders[stage] = Catalog(self.build_dir / stage)
         return self._holders[stage]
 
-    def complete(self, sample: Sample, row: CatalogRow, wanted: Wanted = None) -> Sample:
-        return self.complete_many([(sample, row, wanted)])[0]
-
     def complete_many(self, reads: Sequence[tuple[Sample, CatalogRow, Wanted]]) -> list[Sample]:
         """Each sample (as its own shard holds it: ``stored_members``) with its fields among
         ``wanted``: inherited ones fetched from their holders, one ranged read per holder shard
